@@ -1,0 +1,422 @@
+/*
+ * forward.c - the Qwen3 dense forward pass over a batch of (token, position,
+ * sequence) entries, and the context that owns its buffers and KV cache.
+ *
+ * Every buffer is sized in qe_context_init for n_batch_max entries; the
+ * forward pass never allocates. Matrix products take one of two paths:
+ *  - batches of >= QE_BLAS_MIN_BATCH rows: OpenBLAS sgemm over row chunks
+ *    of the weight, dequantized to F32 scratch when not already F32 (the
+ *    dequantization is amortised over the whole batch);
+ *  - smaller batches (decode): each weight row is read once and applied to
+ *    every row of the batch (kern_matmul_rows), split by rows over threads.
+ * One layer:  x += Wo·attn(rope(qnorm(Wq·n1)), rope(knorm(Wk·n1)), Wv·n1)
+ *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)
+ */
+#include "kernels.h"
+#include "kvcache.h"
+#include "model.h"
+#include "quant.h"
+#include "threadpool.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ggml-blas uses 32 too: below it the weight read dominates and the
+ * row-at-a-time kernels, which read each weight once, win. */
+#define QE_BLAS_MIN_BATCH 32
+/* Weight rows dequantized per sgemm call on the BLAS path. */
+#define QE_DEQ_ROWS 64
+
+struct qe_context {
+    const qe_model *m;
+    qe_context_params p;
+    tp_pool *pool;
+    kv_cache kv;
+    int max_in;          /* largest matmul input width */
+
+    /* activations, n_batch_max rows each */
+    float *x;            /* (B, n_embd) residual stream */
+    float *xn;           /* (B, n_embd) normed */
+    float *q;            /* (B, n_head * head_dim) */
+    float *k, *v;        /* (B, n_head_kv * head_dim) */
+    float *att;          /* (B, n_head * head_dim) attention output */
+    float *g, *u;        /* (B, n_ff) */
+    float *rope;         /* (B, head_dim) cos|sin table per entry */
+    float *scores;       /* (n_threads, n_ctx) attention scores */
+    float *deq;          /* (n_threads, QE_DEQ_ROWS * max_in) */
+    float *logits;       /* (B, n_vocab) */
+    int *logit_row;      /* entry -> row of logits, or -1 */
+    int *out_entries;    /* rows of logits -> entry */
+    int n_out;
+
+    /* the batch being run */
+    int n;
+    const qe_token *tok;
+    const qe_pos *pos;
+    const qe_seq *seq;
+};
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+qe_context_params qe_context_default_params(void)
+{
+    qe_context_params p = {
+        .n_seq_max = 4, .n_ctx = 8192, .n_batch_max = 512, .kv_block_size = 32, .n_threads = 0,
+    };
+    return p;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void qe_context_free(qe_context *c)
+{
+    if (!c) return;
+    tp_free(c->pool);
+    kv_free(&c->kv);
+    free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
+    free(c->g); free(c->u); free(c->rope); free(c->scores); free(c->deq);
+    free(c->logits); free(c->logit_row); free(c->out_entries);
+    free(c);
+}
+
+int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
+                    char *err, size_t errlen)
+{
+    if (!m || !out) return fail(err, errlen, QE_EINVAL, "qe_context_init: no model");
+    if (p.n_threads <= 0) p.n_threads = default_threads();
+    if (p.n_seq_max < 1 || p.n_seq_max > 4096 || p.n_ctx < 1 || p.n_batch_max < 1 ||
+        p.kv_block_size < 1 || p.kv_block_size > 4096 || p.n_threads > 512)
+        return fail(err, errlen, QE_EINVAL,
+                    "context parameters out of range (n_seq_max %d, n_ctx %d, n_batch_max %d, kv_block_size %d, n_threads %d)",
+                    p.n_seq_max, p.n_ctx, p.n_batch_max, p.kv_block_size, p.n_threads);
+    const qe_model_info *in = &m->info;
+    qe_context *c = calloc(1, sizeof *c);
+    if (!c) return fail(err, errlen, QE_ENOMEM, "out of memory");
+    c->m = m;
+    c->p = p;
+    int B = p.n_batch_max, E = in->n_embd, Q = in->n_head * in->head_dim;
+    int KV = in->n_head_kv * in->head_dim, F = in->n_ff, V = in->n_vocab;
+    c->max_in = E > Q ? E : Q;
+    if (F > c->max_in) c->max_in = F;
+    /* sgemm is run per thread on disjoint row ranges: OpenBLAS's own
+     * threads would only compete with ours for the same cores */
+    openblas_set_num_threads(1);
+#define ALLOC(ptr, count) (ptr = malloc((size_t)(count) * sizeof *(ptr)))
+    if (!ALLOC(c->x, (size_t)B * E) || !ALLOC(c->xn, (size_t)B * E) || !ALLOC(c->q, (size_t)B * Q) ||
+        !ALLOC(c->k, (size_t)B * KV) || !ALLOC(c->v, (size_t)B * KV) || !ALLOC(c->att, (size_t)B * Q) ||
+        !ALLOC(c->g, (size_t)B * F) || !ALLOC(c->u, (size_t)B * F) ||
+        !ALLOC(c->rope, (size_t)B * in->head_dim) ||
+        !ALLOC(c->scores, (size_t)p.n_threads * p.n_ctx) ||
+        !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_ROWS * c->max_in) ||
+        !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
+        kv_init(&c->kv, in->n_layer, in->n_head_kv, in->head_dim, p.kv_block_size, p.n_ctx, p.n_seq_max) ||
+        !(c->pool = tp_init(p.n_threads))) {
+        qe_context_free(c);
+        return fail(err, errlen, QE_ENOMEM,
+                    "out of memory allocating a context for %d tokens of KV cache and batches of %d",
+                    p.n_ctx, p.n_batch_max);
+    }
+#undef ALLOC
+    for (int i = 0; i < B; i++) c->logit_row[i] = -1;
+    *out = c;
+    return QE_OK;
+}
+
+/* ------------------------------------------------------------------ matmul */
+
+typedef struct {
+    qe_context *c;
+    const qe_mat *w;
+    const float *X;
+    int nb;
+    float *Y;
+} mm_job;
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+    mm_job *j = arg;
+    const qe_mat *w = j->w;
+    int r0, r1;
+    tp_split(w->d, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    if (j->nb < QE_BLAS_MIN_BATCH) {
+        kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1);
+        return;
+    }
+    float *scratch = j->c->deq + (size_t)ith * QE_DEQ_ROWS * j->c->max_in;
+    for (int r = r0; r < r1; r += QE_DEQ_ROWS) {
+        int rows = r1 - r < QE_DEQ_ROWS ? r1 - r : QE_DEQ_ROWS;
+        const float *Wc;
+        if (w->type == GGML_TYPE_F32) {
+            Wc = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
+        } else {
+            for (int i = 0; i < rows; i++)
+                qe_dequantize_row(w->type, (const char *)w->data + (size_t)(r + i) * w->row_bytes,
+                                  scratch + (size_t)i * w->n, w->n);
+            Wc = scratch;
+        }
+        /* Y[:, r:r+rows] = X (nb x n) * Wc^T (n x rows) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->nb, rows, w->n, 1.0f, j->X, w->n,
+                    Wc, w->n, 0.0f, j->Y + r, w->d);
+    }
+}
+
+/* Y (nb, w->d) = X (nb, w->n) · Wᵀ */
+static void matmul(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y)
+{
+    mm_job j = { c, w, X, nb, Y };
+    tp_run(c->pool, mm_worker, &j);
+}
+
+/* --------------------------------------------------------------- attention */
+
+typedef struct {
+    qe_context *c;
+    int layer;
+} att_job;
+
+static void att_worker(void *arg, int ith, int nth)
+{
+    att_job *j = arg;
+    qe_context *c = j->c;
+    const qe_model_info *in = &c->m->info;
+    const kv_cache *kv = &c->kv;
+    int H = in->n_head, hd = in->head_dim, group = in->n_head / in->n_head_kv;
+    int Q = H * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = c->scores + (size_t)ith * c->p.n_ctx;
+    int t0, t1;
+    tp_split(c->n * H, ith, nth, &t0, &t1);
+    for (int task = t0; task < t1; task++) {
+        int t = task / H, h = task % H, kvh = h / group;
+        int s = c->seq[t], npos = c->pos[t] + 1;
+        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
+        float *o = c->att + (size_t)t * Q + (size_t)h * hd;
+        for (int p = 0; p < npos; p++) {
+            const float *k = kv->k + kv_offset(kv, s, p, j->layer, kvh);
+            float d = 0.0f;
+            for (int i = 0; i < hd; i++) d += q[i] * k[i];
+            sc[p] = d * scale;
+        }
+        kern_softmax(sc, npos);
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int p = 0; p < npos; p++) {
+            const float *v = kv->v + kv_offset(kv, s, p, j->layer, kvh);
+            float w = sc[p];
+            for (int i = 0; i < hd; i++) o[i] += w * v[i];
+        }
+    }
+}
+
+/* q/k norm + RoPE for every entry, then K and V into the cache. */
+typedef struct {
+    qe_context *c;
+    const qe_layer *L;
+    int layer;
+} qk_job;
+
+static void qk_worker(void *arg, int ith, int nth)
+{
+    qk_job *j = arg;
+    qe_context *c = j->c;
+    const qe_model_info *in = &c->m->info;
+    kv_cache *kv = &c->kv;
+    int H = in->n_head, KVH = in->n_head_kv, hd = in->head_dim;
+    int t0, t1;
+    tp_split(c->n, ith, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        const float *cs = c->rope + (size_t)t * hd;
+        for (int h = 0; h < H; h++) {
+            float *q = c->q + ((size_t)t * H + h) * hd;
+            kern_rmsnorm(q, q, j->L->q_norm, hd, in->rms_eps);
+            kern_rope_neox(q, hd, cs);
+        }
+        for (int h = 0; h < KVH; h++) {
+            float *k = c->k + ((size_t)t * KVH + h) * hd;
+            kern_rmsnorm(k, k, j->L->k_norm, hd, in->rms_eps);
+            kern_rope_neox(k, hd, cs);
+            size_t off = kv_offset(kv, c->seq[t], c->pos[t], j->layer, h);
+            memcpy(kv->k + off, k, (size_t)hd * sizeof(float));
+            memcpy(kv->v + off, c->v + ((size_t)t * KVH + h) * hd, (size_t)hd * sizeof(float));
+        }
+    }
+}
+
+typedef struct {
+    qe_context *c;
+    const float *w;     /* norm weight */
+    float *dst;
+    const float *src;
+    int ff;             /* 1: swiglu on g,u instead of a norm */
+} ew_job;
+
+static void ew_worker(void *arg, int ith, int nth)
+{
+    ew_job *j = arg;
+    qe_context *c = j->c;
+    const qe_model_info *in = &c->m->info;
+    int t0, t1;
+    tp_split(c->n, ith, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        if (j->ff)
+            kern_swiglu(c->g + (size_t)t * in->n_ff, c->u + (size_t)t * in->n_ff, in->n_ff);
+        else
+            kern_rmsnorm(j->dst + (size_t)t * in->n_embd, j->src + (size_t)t * in->n_embd, j->w,
+                         in->n_embd, in->rms_eps);
+    }
+}
+
+static void rmsnorm_rows(qe_context *c, float *dst, const float *src, const float *w)
+{
+    ew_job j = { c, w, dst, src, 0 };
+    tp_run(c->pool, ew_worker, &j);
+}
+
+/* ------------------------------------------------------------------ decode */
+
+static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errlen)
+{
+    const qe_model_info *in = &c->m->info;
+    if (!b || b->n < 1 || b->n > c->p.n_batch_max || !b->token || !b->pos || !b->seq)
+        return fail(err, errlen, QE_EINVAL, "batch of %d entries: expected 1..%d entries with tokens, positions and sequences",
+                    b ? b->n : 0, c->p.n_batch_max);
+    /* expected next position per sequence, counting entries already seen:
+     * kept in logit_row temporarily would alias, so use out_entries as
+     * scratch (n_seq_max may exceed B, so scan instead) */
+    for (int i = 0; i < b->n; i++) {
+        qe_token t = b->token[i];
+        qe_seq s = b->seq[i];
+        if (t < 0 || t >= in->n_vocab)
+            return fail(err, errlen, QE_ERANGE, "batch entry %d: token %d out of range 0..%d", i, t, in->n_vocab - 1);
+        if (s < 0 || s >= c->p.n_seq_max)
+            return fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d out of range 0..%d", i, s, c->p.n_seq_max - 1);
+        int expect = c->kv.seq_len[s];
+        for (int k = 0; k < i; k++) expect += b->seq[k] == s;
+        if (b->pos[i] != expect)
+            return fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d continues at position %d, got %d",
+                        i, s, expect, b->pos[i]);
+        if (b->pos[i] >= c->p.n_ctx)
+            return fail(err, errlen, QE_ERANGE, "batch entry %d: position %d beyond the context of %d tokens",
+                        i, b->pos[i], c->p.n_ctx);
+    }
+    return QE_OK;
+}
+
+int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
+{
+    if (!c) return QE_EINVAL;
+    int rc = check_batch(c, b, err, errlen);
+    if (rc) return rc;
+    const qe_model *m = c->m;
+    const qe_model_info *in = &m->info;
+    kv_cache *kv = &c->kv;
+    int n = b->n, E = in->n_embd, Q = in->n_head * in->head_dim, KV = in->n_head_kv * in->head_dim;
+
+    /* KV space for every sequence first, so a failure changes nothing.
+     * An entry is the last of its sequence in the batch when no later
+     * entry has the same sequence; its position + 1 is the new length. */
+    int need = 0;
+    for (int i = 0; i < n; i++) {
+        int last = 1;
+        for (int k = i + 1; k < n && last; k++) last = b->seq[k] != b->seq[i];
+        if (last) need += kv_blocks_needed(kv, b->seq[i], b->pos[i] + 1);
+    }
+    if (need > kv->n_free)
+        return fail(err, errlen, QE_NO_KV, "KV cache full: the batch needs %d more blocks of %d tokens, %d free",
+                    need, kv->block_size, kv->n_free);
+    for (int i = 0; i < n; i++) {
+        int last = 1;
+        for (int k = i + 1; k < n && last; k++) last = b->seq[k] != b->seq[i];
+        if (last) kv_grow(kv, b->seq[i], b->pos[i] + 1);
+    }
+
+    c->n = n;
+    c->tok = b->token;
+    c->pos = b->pos;
+    c->seq = b->seq;
+
+    for (int i = 0; i < n; i++) {
+        qe_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->token[i] * m->tok_embd.row_bytes,
+                          c->x + (size_t)i * E, E);
+        kern_rope_table(c->rope + (size_t)i * in->head_dim, in->head_dim, b->pos[i], in->rope_freq_base);
+    }
+
+    for (int l = 0; l < in->n_layer; l++) {
+        const qe_layer *L = &m->layers[l];
+        rmsnorm_rows(c, c->xn, c->x, L->attn_norm);
+        matmul(c, &L->wq, c->xn, n, c->q);
+        matmul(c, &L->wk, c->xn, n, c->k);
+        matmul(c, &L->wv, c->xn, n, c->v);
+        /* the cache now holds this batch's keys too, so causal attention
+         * within the batch is just "positions <= mine" */
+        qk_job qj = { c, L, l };
+        tp_run(c->pool, qk_worker, &qj);
+        att_job aj = { c, l };
+        tp_run(c->pool, att_worker, &aj);
+        matmul(c, &L->wo, c->att, n, c->xn);   /* xn reused as scratch */
+        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
+
+        rmsnorm_rows(c, c->xn, c->x, L->ffn_norm);
+        matmul(c, &L->w_gate, c->xn, n, c->g);
+        matmul(c, &L->w_up, c->xn, n, c->u);
+        ew_job fj = { c, NULL, NULL, NULL, 1 };
+        tp_run(c->pool, ew_worker, &fj);
+        matmul(c, &L->w_down, c->g, n, c->xn);
+        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
+    }
+    (void)Q; (void)KV;
+
+    /* logits only for the entries that asked: prefill skips the rest */
+    for (int i = 0; i < c->n_out; i++) c->logit_row[c->out_entries[i]] = -1;
+    c->n_out = 0;
+    for (int i = 0; i < n; i++) {
+        int want = b->want_logits ? b->want_logits[i] != 0 : i == n - 1;
+        if (!want) continue;
+        c->logit_row[i] = c->n_out;
+        c->out_entries[c->n_out] = i;
+        kern_rmsnorm(c->xn + (size_t)c->n_out * E, c->x + (size_t)i * E, m->output_norm, E, in->rms_eps);
+        c->n_out++;
+    }
+    if (c->n_out)
+        matmul(c, &m->output, c->xn, c->n_out, c->logits);
+
+    for (int i = 0; i < n; i++) kv->seq_len[b->seq[i]] = b->pos[i] + 1 > kv->seq_len[b->seq[i]] ? b->pos[i] + 1 : kv->seq_len[b->seq[i]];
+    return QE_OK;
+}
+
+const float *qe_get_logits(const qe_context *c, int i)
+{
+    if (!c || i < 0 || i >= c->n || c->logit_row[i] < 0) return NULL;
+    return c->logits + (size_t)c->logit_row[i] * c->m->info.n_vocab;
+}
+
+int qe_seq_len(const qe_context *c, qe_seq s)
+{
+    if (!c || s < 0 || s >= c->p.n_seq_max) return QE_EINVAL;
+    return c->kv.seq_len[s];
+}
+
+int qe_seq_truncate(qe_context *c, qe_seq s, qe_pos p0)
+{
+    if (!c || s < 0 || s >= c->p.n_seq_max || p0 < 0) return QE_EINVAL;
+    kv_truncate(&c->kv, s, p0);
+    return QE_OK;
+}

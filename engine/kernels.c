@@ -1,0 +1,309 @@
+/*
+ * kernels.c - dot products over weight rows (F32, F16, BF16, Q8_0) and the
+ * small elementwise kernels of the forward pass.
+ *
+ * Decode is a memory-bound pass over every weight once per step, so the
+ * row kernels read each weight row exactly once and apply it to all inputs
+ * of the step (kern_matmul_rows). Activations stay F32: unlike llama.cpp we
+ * do not round them to Q8_0/BF16, which keeps us closer to exact math.
+ */
+#include "kernels.h"
+#include "gguf.h"
+#include "quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KERN_X86 1
+#endif
+
+/* ------------------------------------------------------------- references */
+
+double kern_dot_ref(int type, const void *row, const float *x, int n)
+{
+    double acc = 0.0;
+    switch (type) {
+    case GGML_TYPE_F32: {
+        const float *w = row;
+        for (int i = 0; i < n; i++) acc += (double)w[i] * x[i];
+        break;
+    }
+    case GGML_TYPE_F16: {
+        const uint16_t *w = row;
+        for (int i = 0; i < n; i++) acc += (double)qe_fp16_to_f32(w[i]) * x[i];
+        break;
+    }
+    case GGML_TYPE_BF16: {
+        const uint16_t *w = row;
+        for (int i = 0; i < n; i++) acc += (double)qe_bf16_to_f32(w[i]) * x[i];
+        break;
+    }
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 *b = row;
+        for (int i = 0; i < n / QK8_0; i++) {
+            double d = qe_fp16_to_f32(b[i].d), s = 0.0;
+            for (int j = 0; j < QK8_0; j++) s += (double)b[i].qs[j] * x[i * QK8_0 + j];
+            acc += d * s;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return acc;
+}
+
+void kern_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    double scale = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) y[i] = (float)(x[i] * scale * w[i]);
+}
+
+/* --------------------------------------------------------- portable paths */
+
+static float dot_f32_c(const void *row, const float *x, int n)
+{
+    const float *w = row;
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += w[i + j] * x[i + j];
+    float acc = 0.0f;
+    for (; i < n; i++) acc += w[i] * x[i];
+    for (int j = 0; j < 8; j++) acc += s[j];
+    return acc;
+}
+
+static float dot_f16_c(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    float s[4] = {0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) s[j] += qe_fp16_to_f32(w[i + j]) * x[i + j];
+    float acc = s[0] + s[1] + s[2] + s[3];
+    for (; i < n; i++) acc += qe_fp16_to_f32(w[i]) * x[i];
+    return acc;
+}
+
+static float dot_bf16_c(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += qe_bf16_to_f32(w[i + j]) * x[i + j];
+    float acc = 0.0f;
+    for (; i < n; i++) acc += qe_bf16_to_f32(w[i]) * x[i];
+    for (int j = 0; j < 8; j++) acc += s[j];
+    return acc;
+}
+
+static float dot_q8_0_c(const void *row, const float *x, int n)
+{
+    const block_q8_0 *b = row;
+    float acc = 0.0f;
+    for (int i = 0; i < n / QK8_0; i++) {
+        float s[4] = {0};
+        const float *xb = x + i * QK8_0;
+        for (int j = 0; j < QK8_0; j += 4)
+            for (int k = 0; k < 4; k++) s[k] += (float)b[i].qs[j + k] * xb[j + k];
+        acc += qe_fp16_to_f32(b[i].d) * (s[0] + s[1] + s[2] + s[3]);
+    }
+    return acc;
+}
+
+/* --------------------------------------------------------------- AVX2 path */
+
+#ifdef KERN_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum256(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+AVX2 static float dot_f32_avx2(const void *row, const float *x, int n)
+{
+    const float *w = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) acc += w[i] * x[i];
+    return acc;
+}
+
+AVX2 static float dot_f16_avx2(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) acc += qe_fp16_to_f32(w[i]) * x[i];
+    return acc;
+}
+
+AVX2 static inline __m256 bf16x8_to_ps(const uint16_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static float dot_bf16_avx2(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(bf16x8_to_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(bf16x8_to_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) acc += qe_bf16_to_f32(w[i]) * x[i];
+    return acc;
+}
+
+AVX2 static float dot_q8_0_avx2(const void *row, const float *x, int n)
+{
+    const block_q8_0 *b = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK8_0; i++) {
+        const float *xb = x + i * QK8_0;
+        __m256 s = _mm256_setzero_ps();
+        for (int j = 0; j < QK8_0; j += 8) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(b[i].qs + j));
+            __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+            s = _mm256_fmadd_ps(qf, _mm256_loadu_ps(xb + j), s);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(qe_fp16_to_f32(b[i].d)), s, acc);
+    }
+    return hsum256(acc);
+}
+#endif
+
+/* ----------------------------------------------------------------- dispatch */
+
+typedef float (*dot_fn)(const void *, const float *, int);
+static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
+              k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c;
+static const char *k_isa = "portable";
+static pthread_once_t k_once = PTHREAD_ONCE_INIT;
+
+static void kern_init_once(void)
+{
+#ifdef KERN_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        /* F16C is implied on every AVX2 CPU shipped; cvtph needs it. */
+        k_dot_f32 = dot_f32_avx2;
+        k_dot_f16 = dot_f16_avx2;
+        k_dot_bf16 = dot_bf16_avx2;
+        k_dot_q8_0 = dot_q8_0_avx2;
+        k_isa = "avx2";
+    }
+#endif
+}
+
+void kern_init(void) { pthread_once(&k_once, kern_init_once); }
+const char *kern_isa(void) { kern_init(); return k_isa; }
+
+static inline dot_fn dot_for(int type)
+{
+    switch (type) {
+    case GGML_TYPE_F32: return k_dot_f32;
+    case GGML_TYPE_F16: return k_dot_f16;
+    case GGML_TYPE_BF16: return k_dot_bf16;
+    case GGML_TYPE_Q8_0: return k_dot_q8_0;
+    default: return NULL;
+    }
+}
+
+float kern_dot(int type, const void *row, const float *x, int n)
+{
+    dot_fn f = dot_for(type);
+    return f ? f(row, x, n) : 0.0f;
+}
+
+void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
+                      const float *X, int nb, float *Y, int ldy, int r0, int r1)
+{
+    dot_fn f = dot_for(type);
+    const char *base = W;
+    for (int r = r0; r < r1; r++) {
+        const void *row = base + (size_t)r * row_bytes;
+        for (int b = 0; b < nb; b++)
+            Y[(size_t)b * ldy + r] = f(row, X + (size_t)b * n, n);
+    }
+}
+
+/* ------------------------------------------------------------ elementwise */
+
+void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+{
+    /* double sum: n is small (<= 8192) and this runs once per token per
+     * norm, so exactness is cheaper than reasoning about float error */
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+void kern_rope_table(float *cs, int hd, int pos, float base)
+{
+    int half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        /* theta in double: at positions of tens of thousands a float angle
+         * loses the low bits that distinguish neighbouring positions */
+        double theta = (double)pos * pow((double)base, -2.0 * i / hd);
+        cs[i] = (float)cos(theta);
+        cs[half + i] = (float)sin(theta);
+    }
+}
+
+void kern_rope_neox(float *v, int hd, const float *cs)
+{
+    int half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
+        float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = a * s + b * c;
+    }
+}
+
+void kern_swiglu(float *g, const float *u, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+
+void kern_softmax(float *x, int n)
+{
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
+    float inv = (float)(1.0 / s);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}

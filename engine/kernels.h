@@ -1,0 +1,51 @@
+/*
+ * kernels.h - numeric kernels of the forward pass.
+ *
+ * Every optimised kernel has a naive reference beside it (suffix _ref),
+ * written for clarity and double-precision accumulation; tests check one
+ * against the other on odd sizes. The fast paths are chosen once at run
+ * time from the CPU's features (AVX2+FMA+F16C, else portable C).
+ *
+ * Matrix convention (ggml's): a weight W of shape (d, n) is d rows of n
+ * elements, each row stored contiguously in W's element type. y = W x.
+ */
+#ifndef QE_KERNELS_H
+#define QE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Picks the fast implementations for this CPU. Idempotent, thread-safe. */
+void kern_init(void);
+/* Name of the selected instruction set path ("avx2", "portable"). */
+const char *kern_isa(void);
+
+/* Dot product of one weight row (n elements of type) with x (n floats). */
+float kern_dot(int type, const void *row, const float *x, int n);
+double kern_dot_ref(int type, const void *row, const float *x, int n);
+
+/* Y[b][r] = dot(W row r, X[b]) for rows r in [r0, r1) and b in [0, nb):
+ * each weight row is read once for all nb inputs, which is what makes
+ * small-batch decode cheaper than nb separate matrix-vector products.
+ * X is nb rows of n floats (stride n); Y has row stride ldy. */
+void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
+                      const float *X, int nb, float *Y, int ldy, int r0, int r1);
+
+/* y = x * w / rms(x) over n elements. */
+void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+void kern_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+
+/* NEOX rotary embedding. kern_rope_table fills cs[0..hd/2) with cos and
+ * cs[hd/2..hd) with sin of pos * base^(-2i/hd) (computed in double), once
+ * per token; kern_rope_neox rotates the pairs (i, i + hd/2) of one head
+ * vector in place with it, for every head of every layer. */
+void kern_rope_table(float *cs, int hd, int pos, float base);
+void kern_rope_neox(float *v, int hd, const float *cs);
+
+/* silu(g) * u elementwise into g. */
+void kern_swiglu(float *g, const float *u, int n);
+
+/* In-place softmax over n values; returns nothing. */
+void kern_softmax(float *x, int n);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * kvcache.c - block allocation for the KV cache (see kvcache.h).
+ */
+#include "kvcache.h"
+#include "qengine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int kv_init(kv_cache *kv, int n_layer, int n_kv_head, int head_dim,
+            int block_size, int n_ctx, int n_seq)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->n_layer = n_layer;
+    kv->n_kv_head = n_kv_head;
+    kv->head_dim = head_dim;
+    kv->block_size = block_size;
+    kv->n_blocks = (n_ctx + block_size - 1) / block_size;
+    kv->n_seq = n_seq;
+    kv->block_floats = (size_t)n_layer * n_kv_head * block_size * head_dim;
+    size_t total = kv->block_floats * (size_t)kv->n_blocks;
+    kv->k = malloc(total * sizeof(float));
+    kv->v = malloc(total * sizeof(float));
+    kv->refcnt = calloc((size_t)kv->n_blocks, sizeof(int32_t));
+    kv->free_list = malloc((size_t)kv->n_blocks * sizeof(int32_t));
+    kv->table = malloc((size_t)kv->n_blocks * n_seq * sizeof(int32_t));
+    kv->seq_len = calloc((size_t)n_seq, sizeof(int32_t));
+    if (!kv->k || !kv->v || !kv->refcnt || !kv->free_list || !kv->table || !kv->seq_len) {
+        kv_free(kv);
+        return QE_ENOMEM;
+    }
+    /* lowest ids on top of the stack: a fresh cache fills memory in order */
+    for (int i = 0; i < kv->n_blocks; i++) kv->free_list[i] = kv->n_blocks - 1 - i;
+    kv->n_free = kv->n_blocks;
+    for (size_t i = 0; i < (size_t)kv->n_blocks * n_seq; i++) kv->table[i] = -1;
+    return QE_OK;
+}
+
+void kv_free(kv_cache *kv)
+{
+    free(kv->k);
+    free(kv->v);
+    free(kv->refcnt);
+    free(kv->free_list);
+    free(kv->table);
+    free(kv->seq_len);
+    memset(kv, 0, sizeof *kv);
+}
+
+static int blocks_for(const kv_cache *kv, int len)
+{
+    return (len + kv->block_size - 1) / kv->block_size;
+}
+
+int kv_blocks_needed(const kv_cache *kv, int seq, int new_len)
+{
+    int have = blocks_for(kv, kv->seq_len[seq]);
+    int want = blocks_for(kv, new_len);
+    return want > have ? want - have : 0;
+}
+
+void kv_grow(kv_cache *kv, int seq, int new_len)
+{
+    int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
+    for (int b = blocks_for(kv, kv->seq_len[seq]); b < blocks_for(kv, new_len); b++) {
+        int32_t id = kv->free_list[--kv->n_free];
+        kv->refcnt[id] = 1;
+        row[b] = id;
+    }
+}
+
+void kv_truncate(kv_cache *kv, int seq, int p0)
+{
+    if (p0 < 0) p0 = 0;
+    if (p0 >= kv->seq_len[seq]) return;
+    int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
+    for (int b = blocks_for(kv, p0); b < blocks_for(kv, kv->seq_len[seq]); b++) {
+        int32_t id = row[b];
+        if (--kv->refcnt[id] == 0) kv->free_list[kv->n_free++] = id;
+        row[b] = -1;
+    }
+    kv->seq_len[seq] = p0;
+}

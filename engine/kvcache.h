@@ -1,0 +1,51 @@
+/*
+ * kvcache.h - the KV cache, organised in fixed-size blocks.
+ *
+ * Each sequence owns a table of block ids; block b holds block_size
+ * consecutive positions of every layer and KV head. Blocks carry reference
+ * counts so that a later prefix cache can share them between sequences
+ * (copy-on-write at the block boundary); for now every block has one owner.
+ * Layout of a block: [layer][kv_head][slot][head_dim], so attention reads
+ * one head's keys of a block contiguously.
+ */
+#ifndef QE_KVCACHE_H
+#define QE_KVCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int n_layer, n_kv_head, head_dim;
+    int block_size, n_blocks, n_seq;
+    float *k, *v;          /* n_blocks blocks of block_floats each */
+    size_t block_floats;   /* n_layer * n_kv_head * block_size * head_dim */
+    int32_t *refcnt;       /* per block; 0 = free */
+    int32_t *free_list;    /* stack of free block ids */
+    int n_free;
+    int32_t *table;        /* n_seq rows of n_blocks block ids */
+    int32_t *seq_len;      /* positions held per sequence */
+} kv_cache;
+
+/* Allocates n_ctx tokens' worth of blocks (rounded up). 0 or QE_ENOMEM. */
+int kv_init(kv_cache *kv, int n_layer, int n_kv_head, int head_dim,
+            int block_size, int n_ctx, int n_seq);
+void kv_free(kv_cache *kv);
+
+/* Blocks that growing seq to new_len would take from the free list. */
+int kv_blocks_needed(const kv_cache *kv, int seq, int new_len);
+/* Grows seq's block table to hold new_len positions (the caller checked
+ * kv_blocks_needed against n_free). Does not change seq_len. */
+void kv_grow(kv_cache *kv, int seq, int new_len);
+/* Drops positions [p0, len) of seq, releasing blocks wholly past p0. */
+void kv_truncate(kv_cache *kv, int seq, int p0);
+
+/* Address of the head_dim floats of (layer, kv_head) at position pos. */
+static inline size_t kv_offset(const kv_cache *kv, int seq, int pos, int layer, int kvh)
+{
+    int32_t blk = kv->table[(size_t)seq * kv->n_blocks + pos / kv->block_size];
+    return (size_t)blk * kv->block_floats +
+           ((((size_t)layer * kv->n_kv_head + kvh) * kv->block_size) + pos % kv->block_size) *
+               kv->head_dim;
+}
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * qengine.h - Quarry's Qwen3 inference engine: the one public header.
+ *
+ * Plain C11. Every type is opaque; parameters come as structs returned by
+ * *_default_params() and passed by value.
+ *
+ * Conventions
+ *  - Return codes: QE_OK (0) on success, a negative QE_E* code on failure.
+ *    Functions that can fail take `char *err, size_t errlen` and write a
+ *    human-readable, NUL-terminated message there (naming the file, key or
+ *    tensor and the expected vs actual value). err may be NULL.
+ *  - Ownership: an object returned through `T **out` belongs to the caller
+ *    and is released with the matching *_free(). Pointers returned by
+ *    getters (const char *, const float *) are borrowed: valid until the
+ *    owning object is freed or, for logits, until the next qe_decode().
+ *  - Thread safety: a qe_model is immutable after load and may be shared by
+ *    many contexts and threads. A qe_context is used by one thread at a time.
+ */
+#ifndef QENGINE_H
+#define QENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t qe_token;
+typedef int32_t qe_pos;
+typedef int32_t qe_seq;
+
+enum qe_status {
+    QE_OK = 0,
+    QE_NO_KV = 1,        /* qe_decode: no free KV block; nothing was changed */
+    QE_EINVAL = -1,      /* bad argument */
+    QE_ENOMEM = -2,      /* allocation failed */
+    QE_EIO = -3,         /* file could not be opened/read/mapped */
+    QE_EFORMAT = -4,     /* file content is malformed or unsupported */
+    QE_ERANGE = -5,      /* a value is out of range (token id, position, size) */
+};
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct qe_model qe_model;
+
+typedef struct {
+    int n_threads;   /* worker threads for load-time work; <=0: all cores */
+} qe_model_params;
+
+qe_model_params qe_model_default_params(void);
+
+/* Maps and validates a Qwen3 GGUF file. On success *out owns the mapping.
+ * Returns QE_OK, QE_EIO (cannot open/map), QE_EFORMAT (malformed, wrong
+ * architecture, missing key/tensor, wrong shape, unsupported type). */
+int qe_model_load(const char *path, qe_model_params params, qe_model **out,
+                  char *err, size_t errlen);
+void qe_model_free(qe_model *model);
+
+typedef struct {
+    const char *arch;        /* "qwen3" */
+    const char *name;        /* general.name or "" */
+    int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+    int n_vocab;             /* rows of token_embd (may exceed tokenizer vocab) */
+    int n_ctx_train;
+    float rope_freq_base, rms_eps;
+    int tied_output;         /* 1: output.weight absent, token_embd reused */
+    int weight_type;         /* dominant ggml type of the layer matrices */
+    const char *weight_type_name;
+    uint64_t n_params;
+    uint64_t file_size;
+    int has_chat_template;
+} qe_model_info;
+
+/* Borrowed; valid for the model's lifetime. */
+const qe_model_info *qe_model_get_info(const qe_model *model);
+/* Name of a ggml tensor type ("F32", "Q8_0", ...) or "?" */
+const char *qe_type_name(int ggml_type);
+/* Chat template string from the file, or NULL. Borrowed. */
+const char *qe_model_chat_template(const qe_model *model);
+
+/* -------------------------------------------------------------- tokenizer */
+
+/* Special ids of the vocabulary (-1 where the vocabulary lacks one). */
+typedef struct {
+    qe_token eos;          /* <|endoftext|> */
+    qe_token im_start;     /* <|im_start|> */
+    qe_token im_end;       /* <|im_end|> */
+    qe_token think;        /* <think> */
+    qe_token think_end;    /* </think> */
+    int n_vocab;           /* tokenizer vocabulary size (incl. added tokens) */
+} qe_vocab_info;
+
+const qe_vocab_info *qe_model_vocab(const qe_model *model);
+
+/* Tokenizes UTF-8 text as Qwen3's HF tokenizer does (NFC, added/special
+ * tokens matched literally first, Qwen2 pre-tokenizer, byte-level BPE).
+ * Invalid UTF-8 bytes are tokenized as their byte tokens, never an error.
+ * Writes at most cap ids to out. Returns the number of ids (which may exceed
+ * cap: then call again with a larger buffer), or a negative QE_E* code. */
+int qe_tokenize(const qe_model *model, const char *text, size_t len,
+                qe_token *out, int cap);
+
+/* The raw bytes a token stands for (after byte-level decoding); special
+ * tokens give their text, e.g. "<|im_end|>". Borrowed; NULL if id is out of
+ * range. *len receives the byte count. */
+const char *qe_token_bytes(const qe_model *model, qe_token id, size_t *len);
+
+/* Streaming detokenizer: feeds token ids and emits only complete UTF-8
+ * sequences, holding partial bytes back until the next token completes them
+ * (or flush, which emits what is held with invalid bytes as U+FFFD). */
+typedef struct qe_detok qe_detok;
+qe_detok *qe_detok_init(const qe_model *model);
+void qe_detok_free(qe_detok *d);
+/* Appends the token's text; returns a borrowed pointer to the bytes ready to
+ * emit (valid until the next call) and their length in *len. */
+const char *qe_detok_push(qe_detok *d, qe_token id, size_t *len);
+const char *qe_detok_flush(qe_detok *d, size_t *len);
+
+/* ------------------------------------------------------------ chat template */
+
+typedef enum { QE_ROLE_SYSTEM, QE_ROLE_USER, QE_ROLE_ASSISTANT } qe_role;
+
+typedef struct {
+    qe_role role;
+    const char *content;
+} qe_chat_msg;
+
+/* Renders messages with Qwen3's ChatML template exactly as the official
+ * Jinja template does, with add_generation_prompt=true. enable_thinking=0
+ * appends "<think>\n\n</think>\n\n" after "<|im_start|>assistant\n".
+ * Returns a malloc'd NUL-terminated string the caller frees, or NULL on
+ * allocation failure. */
+char *qe_chat_render(const qe_chat_msg *msgs, int n_msgs, int enable_thinking);
+
+/* Splits generated text at the last "</think>" into thought and answer
+ * (answer has leading newlines stripped, as the template does). Sets
+ * offsets into text; if there is no "</think>", thought is empty and the
+ * answer is the whole text. */
+void qe_chat_split_thinking(const char *text, size_t len,
+                            size_t *thought_off, size_t *thought_len,
+                            size_t *answer_off, size_t *answer_len);
+
+/* Soft switches: 1 if the last user message ends with "/think", 0 for
+ * "/no_think", -1 if neither (Qwen3's documented behaviour: the most recent
+ * switch wins). */
+int qe_chat_soft_switch(const qe_chat_msg *msgs, int n_msgs);
+
+/* ----------------------------------------------------------------- context */
+
+typedef struct qe_context qe_context;
+
+typedef struct {
+    int n_seq_max;      /* concurrent sequences (ids 0..n_seq_max-1) */
+    int n_ctx;          /* total KV capacity in tokens over all sequences */
+    int n_batch_max;    /* max entries in one qe_decode() batch */
+    int kv_block_size;  /* tokens per KV block */
+    int n_threads;      /* <=0: all cores */
+} qe_context_params;
+
+qe_context_params qe_context_default_params(void);
+
+/* Allocates every buffer the forward pass needs; qe_decode never allocates.
+ * Returns QE_OK, QE_EINVAL, QE_ENOMEM. */
+int qe_context_init(const qe_model *model, qe_context_params params,
+                    qe_context **out, char *err, size_t errlen);
+void qe_context_free(qe_context *ctx);
+
+/* One forward batch: n entries of (token, position, sequence); entries of a
+ * sequence must continue it (the first at the sequence's current length,
+ * then consecutive). want_logits[i] != 0 asks for the logits of entry i. */
+typedef struct {
+    int n;
+    const qe_token *token;
+    const qe_pos *pos;
+    const qe_seq *seq;
+    const int8_t *want_logits;   /* NULL: logits for the last entry only */
+} qe_batch;
+
+/* Returns QE_OK, QE_NO_KV (out of KV blocks; state unchanged),
+ * QE_EINVAL / QE_ERANGE (bad token, position or sequence; state unchanged). */
+int qe_decode(qe_context *ctx, const qe_batch *batch, char *err, size_t errlen);
+
+/* Logits (n_vocab floats) of batch entry i from the last qe_decode, or NULL
+ * if entry i did not ask for them. Borrowed until the next qe_decode. */
+const float *qe_get_logits(const qe_context *ctx, int i);
+
+/* Current length (next position) of a sequence. */
+int qe_seq_len(const qe_context *ctx, qe_seq seq);
+/* Drops positions [p0, end) of a sequence, freeing whole blocks past p0.
+ * p0 = 0 clears it. Returns QE_OK or QE_EINVAL. */
+int qe_seq_truncate(qe_context *ctx, qe_seq seq, qe_pos p0);
+
+/* --------------------------------------------------------------- sampling */
+
+/* A sampler chain is a list of stages over the candidate set, each a small
+ * function table. Built-in stages implement penalties, top-k, top-p, min-p,
+ * temperature and the final pick (greedy or seeded random). Custom stages
+ * (e.g. a JSON-Schema constraint) are added with qe_sampler_add. */
+
+typedef struct {
+    qe_token id;
+    float logit;
+    float p;
+} qe_cand;
+
+typedef struct {
+    qe_cand *data;   /* candidates; stages may reorder and shrink */
+    int n;
+    int sorted;      /* 1 if data is sorted by logit, descending */
+} qe_cands;
+
+typedef struct qe_sampler_stage {
+    const char *name;
+    /* Filters or rescales candidates. Required. */
+    void (*apply)(struct qe_sampler_stage *st, qe_cands *c);
+    /* Told of every token appended to the sequence (sampled or forced). */
+    void (*accept)(struct qe_sampler_stage *st, qe_token tok);
+    void (*reset)(struct qe_sampler_stage *st);
+    void (*free)(struct qe_sampler_stage *st);
+    void *state;
+} qe_sampler_stage;
+
+typedef struct {
+    float temperature;       /* <= 0: greedy */
+    int top_k;               /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float presence_penalty;  /* 0: off */
+    uint64_t seed;
+} qe_sampling_params;
+
+/* Qwen's recommended settings: thinking T 0.6, top-p 0.95, top-k 20;
+ * non-thinking T 0.7, top-p 0.8, top-k 20; min-p 0. */
+qe_sampling_params qe_sampling_default_params(int thinking);
+
+typedef struct qe_sampler qe_sampler;
+
+/* Returns a new sampler or NULL on allocation failure. */
+qe_sampler *qe_sampler_init(const qe_model *model, qe_sampling_params params);
+/* Adds a stage that runs before temperature/top-k/...: the sampler takes
+ * ownership of st (it calls st->free when freed). Returns QE_OK/QE_ENOMEM. */
+int qe_sampler_add(qe_sampler *s, qe_sampler_stage *st);
+/* Picks the next token from n_vocab logits. Returns the token, or -1 when
+ * every candidate was removed by a stage. Does not call accept. */
+qe_token qe_sampler_sample(qe_sampler *s, const float *logits);
+/* Tells every stage (and the presence penalty) that tok was appended. */
+void qe_sampler_accept(qe_sampler *s, qe_token tok);
+void qe_sampler_reset(qe_sampler *s);
+void qe_sampler_free(qe_sampler *s);
+
+/* 1 if tok ends generation (<|im_end|>, <|endoftext|>). */
+int qe_token_is_stop(const qe_model *model, qe_token tok);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QENGINE_H */

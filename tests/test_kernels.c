@@ -1,0 +1,204 @@
+/*
+ * test_kernels.c - fast kernels against their naive references, on odd
+ * sizes, for every weight type; F16/BF16/Q8_0 conversions exhaustively or
+ * against their definitions; the thread pool's work split.
+ */
+#include "gguf.h"
+#include "kernels.h"
+#include "quant.h"
+#include "threadpool.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        checks++;                                                              \
+        if (!(cond)) {                                                         \
+            failures++;                                                        \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+        }                                                                      \
+    } while (0)
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void)
+{
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (double)(rng >> 11) * 0x1.0p-53;
+}
+static float nrand(void) { return (float)(sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand())); }
+
+static void test_fp16(void)
+{
+    /* every half value survives half -> float -> half (NaNs stay NaN) */
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = qe_fp16_to_f32((uint16_t)h);
+        uint16_t back = qe_f32_to_fp16(f);
+        if (isnan(f)) bad += !isnan(qe_fp16_to_f32(back));
+        else bad += back != h;
+    }
+    CHECK(bad == 0, "fp16 round trip: %d values changed", bad);
+    CHECK(qe_fp16_to_f32(0x3c00) == 1.0f && qe_fp16_to_f32(0xc000) == -2.0f, "fp16 constants");
+    CHECK(qe_f32_to_fp16(65519.0f) == 0x7bff && qe_f32_to_fp16(65520.0f) == 0x7c00, "fp16 overflow edge");
+    CHECK(qe_f32_to_fp16(5.960464477539063e-8f) == 1, "fp16 smallest subnormal");
+    /* round to nearest even at a tie: 1 + 2^-11 lies halfway between 1 and 1 + 2^-10 */
+    CHECK(qe_f32_to_fp16(1.0f + 0x1p-11f) == 0x3c00, "fp16 tie to even (down)");
+    CHECK(qe_f32_to_fp16(1.0f + 3 * 0x1p-11f) == 0x3c02, "fp16 tie to even (up)");
+    /* conversions against a double-precision nearest search on random floats */
+    for (int i = 0; i < 20000; i++) {
+        float f = nrand() * (float)pow(2.0, (int)(urand() * 40) - 20);
+        uint16_t h = qe_f32_to_fp16(f);
+        double e = fabs((double)qe_fp16_to_f32(h) - f);
+        /* neighbours within the same sign (0x0000 - 1 would be a NaN) */
+        double e1 = fabs((double)qe_fp16_to_f32(h + 1) - f);
+        double e2 = (h & 0x7fff) ? fabs((double)qe_fp16_to_f32(h - 1) - f) : INFINITY;
+        if (fabs(f) < 65504) CHECK(e <= e1 && e <= e2, "fp16 not nearest for %g", f);
+    }
+}
+
+static void test_bf16(void)
+{
+    CHECK(qe_f32_to_bf16(1.0f) == 0x3f80, "bf16 1.0");
+    CHECK(qe_bf16_to_f32(0xc040) == -3.0f, "bf16 -3.0");
+    CHECK(qe_f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80, "bf16 tie to even");
+    CHECK(isnan(qe_bf16_to_f32(qe_f32_to_bf16(NAN))), "bf16 keeps NaN");
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = qe_bf16_to_f32((uint16_t)h);
+        if (!isnan(f) && qe_f32_to_bf16(f) != h) { CHECK(0, "bf16 round trip %04x", h); break; }
+    }
+}
+
+static void test_q8_0(void)
+{
+    float x[256], y[256];
+    block_q8_0 b[8];
+    for (int i = 0; i < 256; i++) x[i] = nrand() * (i < 32 ? 0.0f : 1.0f); /* one all-zero block */
+    CHECK(qe_quantize_row(GGML_TYPE_Q8_0, x, b, 256) == 8 * sizeof(block_q8_0), "q8_0 size");
+    CHECK(qe_dequantize_row(GGML_TYPE_Q8_0, b, y, 256) == 0, "q8_0 dequantize");
+    for (int blk = 0; blk < 8; blk++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[blk * 32 + j]));
+        for (int j = 0; j < 32; j++) {
+            /* error: half a quantum plus the F16 rounding of the scale */
+            float tol = amax / 127 * 0.5f + amax * 1e-3f + 1e-7f;
+            CHECK(fabsf(y[blk * 32 + j] - x[blk * 32 + j]) <= tol, "q8_0 error at %d", blk * 32 + j);
+        }
+    }
+    CHECK(qe_quantize_row(GGML_TYPE_Q8_0, x, b, 33) == 0, "q8_0 rejects n %% 32 != 0");
+}
+
+static void test_dots(void)
+{
+    static const int types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0 };
+    static const int sizes[] = { 1, 7, 15, 16, 17, 31, 32, 33, 64, 96, 100, 1000, 1024, 3072, 4099 };
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        int type = types[ti];
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            int n = sizes[si];
+            if (type == GGML_TYPE_Q8_0 && n % 32) continue;
+            enum { ROWS = 5, NB = 3 };
+            float *w = malloc((size_t)n * ROWS * sizeof *w), *X = malloc((size_t)n * NB * sizeof *X);
+            size_t rb = qe_row_size(type, n);
+            char *W = malloc(rb * ROWS);
+            for (int i = 0; i < n * ROWS; i++) w[i] = nrand() * 0.1f;
+            for (int i = 0; i < n * NB; i++) X[i] = nrand();
+            for (int r = 0; r < ROWS; r++) qe_quantize_row(type, w + (size_t)r * n, W + r * rb, n);
+            float Y[NB * ROWS];
+            kern_matmul_rows(type, W, rb, n, X, NB, Y, ROWS, 0, ROWS);
+            for (int r = 0; r < ROWS; r++)
+                for (int b = 0; b < NB; b++) {
+                    double ref = kern_dot_ref(type, W + r * rb, X + (size_t)b * n, n);
+                    double mag = 0;
+                    for (int i = 0; i < n; i++) mag += fabs(w[(size_t)r * n + i] * X[(size_t)b * n + i]);
+                    /* float accumulation error bound ~ n * eps * sum|w x| */
+                    double tol = 1e-6 * (n < 64 ? 64 : n) * mag + 1e-6;
+                    float got = Y[b * ROWS + r];
+                    CHECK(fabs(got - ref) <= tol, "%s n=%d row %d input %d: fast %.9g vs ref %.9g",
+                          ggml_type_str(type), n, r, b, got, ref);
+                    CHECK(fabsf(kern_dot(type, W + r * rb, X + (size_t)b * n, n) - got) <= 1e-6f * (float)mag + 1e-6f,
+                          "kern_dot and kern_matmul_rows disagree");
+                }
+            free(w); free(X); free(W);
+        }
+    }
+}
+
+static void test_elementwise(void)
+{
+    int n = 333;
+    float x[333], w[333], y1[333], y2[333];
+    for (int i = 0; i < n; i++) { x[i] = nrand() * 3; w[i] = 1 + nrand() * 0.1f; }
+    kern_rmsnorm(y1, x, w, n, 1e-6f);
+    kern_rmsnorm_ref(y2, x, w, n, 1e-6f);
+    for (int i = 0; i < n; i++) CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * fabsf(y2[i]) + 1e-6f, "rmsnorm %d", i);
+
+    /* RoPE: rotation preserves each pair's norm and at position 0 is identity */
+    float v[128], v0[128], cs[128];
+    for (int i = 0; i < 128; i++) v0[i] = v[i] = nrand();
+    kern_rope_table(cs, 128, 0, 1e6f);
+    kern_rope_neox(v, 128, cs);
+    for (int i = 0; i < 128; i++) CHECK(v[i] == v0[i], "rope at pos 0 must be identity");
+    kern_rope_table(cs, 128, 12345, 1e6f);
+    kern_rope_neox(v, 128, cs);
+    for (int i = 0; i < 64; i++) {
+        double a = hypot(v[i], v[i + 64]), b = hypot(v0[i], v0[i + 64]);
+        CHECK(fabs(a - b) <= 1e-5 * b + 1e-6, "rope changes pair norm at %d", i);
+        double th = 12345.0 * pow(1e6, -2.0 * i / 128);
+        double ex = v0[i] * cos(th) - v0[i + 64] * sin(th);
+        CHECK(fabs(v[i] - ex) < 1e-5, "rope value at pair %d", i);
+    }
+
+    float s[5] = { 1, 2, 3, -INFINITY, 0 };
+    kern_softmax(s, 5);
+    double sum = 0;
+    for (int i = 0; i < 5; i++) sum += s[i];
+    CHECK(fabs(sum - 1) < 1e-6 && s[3] == 0 && s[2] > s[1], "softmax");
+
+    float g[3] = { 0, 1, -2 }, u[3] = { 5, 2, 1 };
+    kern_swiglu(g, u, 3);
+    CHECK(g[0] == 0 && fabsf(g[1] - 2 * 0.7310586f) < 1e-6f && fabsf(g[2] - (-2 * 0.1192029f)) < 1e-6f, "swiglu");
+}
+
+static atomic_int tp_hits[4][1000];
+static void tp_body(void *arg, int ith, int nth)
+{
+    int round = *(int *)arg, lo, hi;
+    tp_split(1000, ith, nth, &lo, &hi);
+    for (int i = lo; i < hi; i++) atomic_fetch_add(&tp_hits[round][i], 1);
+}
+
+static void test_threadpool(void)
+{
+    for (int nt = 1; nt <= 4; nt++) {
+        tp_pool *p = tp_init(nt);
+        CHECK(p != NULL, "tp_init(%d)", nt);
+        int round = nt - 1;
+        for (int k = 0; k < 50; k++) tp_run(p, tp_body, &round);
+        int ok = 1;
+        for (int i = 0; i < 1000; i++) ok &= atomic_load(&tp_hits[round][i]) == 50;
+        CHECK(ok, "thread pool of %d covered every index exactly once per run", nt);
+        tp_free(p);
+    }
+}
+
+int main(void)
+{
+    kern_init();
+    printf("kernel path: %s\n", kern_isa());
+    test_fp16();
+    test_bf16();
+    test_q8_0();
+    test_dots();
+    test_elementwise();
+    test_threadpool();
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures != 0;
+}
