@@ -11,5 +11,6 @@ int cmd_model_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_jsonschema_suite(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

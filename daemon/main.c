@@ -15,6 +15,7 @@ static const struct {
     { "model-info", cmd_model_info, "print a GGUF model's architecture, shapes and types" },
     { "tokenize", cmd_tokenize, "print the token ids of stdin text (or --lines of JSON strings)" },
     { "generate", cmd_generate, "generate text from a prompt (raw or --chat)" },
+    { "bench", cmd_bench, "measure prompt and decode speed on a model" },
     { "jsonschema-suite", cmd_jsonschema_suite, "run JSON-Schema-Test-Suite files against the validator" },
 };
 

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -44,7 +45,13 @@ static void *tp_main(void *a)
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
-            if (++spins < TP_SPIN) { CPU_RELAX(); continue; }
+            if (++spins < TP_SPIN) {
+                /* on an oversubscribed machine the thread we wait for may
+                 * be descheduled: hand over the core now and then */
+                if (spins % 1024 == 0) sched_yield();
+                else CPU_RELAX();
+                continue;
+            }
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->cv, &p->mu);
@@ -107,6 +114,8 @@ void tp_run(tp_pool *p, tp_fn fn, void *arg)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        CPU_RELAX();
+    for (unsigned spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins % 1024 == 0) sched_yield();
+        else CPU_RELAX();
+    }
 }
