@@ -61,6 +61,8 @@ typedef struct gguf_file gguf_file;
 int gguf_open(const char *path, gguf_file **out, char *err, size_t errlen);
 int gguf_open_mem(const void *buf, size_t size, const char *label,
                   gguf_file **out, char *err, size_t errlen);
+/* (gguf_open_mem does not copy: buf must outlive the gguf_file, and label
+ * takes the place of the path in messages.) */
 void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
@@ -96,7 +98,10 @@ int64_t gguf_get_arr_i32(const gguf_file *f, const char *key, int32_t *out, uint
 int64_t gguf_get_arr_f32(const gguf_file *f, const char *key, float *out, uint64_t n);
 
 /* Alignment of the data section (general.alignment or 32) and the file
- * offset where the data section starts. */
+ * offset where the data section starts. Any non-zero power of two is
+ * accepted, as the spec allows: tensor data is aligned to this much
+ * relative to the start of the file (a page-aligned mapping), so users
+ * that need 32-byte alignment must check gguf_alignment() >= 32. */
 uint32_t gguf_alignment(const gguf_file *f);
 uint64_t gguf_data_offset(const gguf_file *f);
 
@@ -138,12 +143,11 @@ int gguf_writer_set_raw(gguf_writer *w, const char *key, int type, const void *v
 typedef int (*gguf_fill_fn)(void *user, void *dst, uint64_t nbytes);
 int gguf_writer_add_tensor_cb(gguf_writer *w, const char *name, int type, int n_dims,
                               const int64_t *ne, gguf_fill_fn fill, void *user);
-/* Setting the same key twice keeps the last value. Tensor data is laid out
- * with general.alignment if set (UINT32 power of two), else 32. Setters and
- * add_tensor return -1 on bad arguments too; the reason is reported by
- * gguf_writer_write. */
-/* Writes a GGUF v3 file (to path.tmpPID, then renamed). Returns 0 or a
- * negative QE_E* code with err set. */
+/* Writes a GGUF v3 file (to path.tmpPID, then renamed). Setting the same
+ * key twice keeps the last value; tensor data is laid out with
+ * general.alignment if set (UINT32 power of two), else 32. Setters and
+ * add_tensor also return -1 on bad arguments; the reason is reported here.
+ * Returns 0 or a negative QE_E* code with err set. */
 int gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen);
 
 #endif
