@@ -338,13 +338,20 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         int last = 1;
         for (int k = i + 1; k < n && last; k++) last = b->seq[k] != b->seq[i];
         if (last) need += kv_blocks_needed(kv, b->seq[i], b->pos[i] + 1);
+        /* the first entry of a sequence may land in a block it shares with
+         * another sequence (after qe_seq_copy): that block is copied */
+        int first = 1;
+        for (int k = 0; k < i && first; k++) first = b->seq[k] != b->seq[i];
+        if (first) need += kv_shared_blocks(kv, b->seq[i], b->pos[i], b->pos[i] + 1);
     }
     if (need > kv->n_free)
         return fail(err, errlen, QE_NO_KV, "KV cache full: the batch needs %d more blocks of %d tokens, %d free",
                     need, kv->block_size, kv->n_free);
     for (int i = 0; i < n; i++) {
-        int last = 1;
+        int first = 1, last = 1;
+        for (int k = 0; k < i && first; k++) first = b->seq[k] != b->seq[i];
         for (int k = i + 1; k < n && last; k++) last = b->seq[k] != b->seq[i];
+        if (first) kv_make_writable(kv, b->seq[i], b->pos[i]);
         if (last) kv_grow(kv, b->seq[i], b->pos[i] + 1);
     }
 
@@ -420,3 +427,12 @@ int qe_seq_truncate(qe_context *c, qe_seq s, qe_pos p0)
     kv_truncate(&c->kv, s, p0);
     return QE_OK;
 }
+
+int qe_seq_copy(qe_context *c, qe_seq src, qe_seq dst, qe_pos n)
+{
+    if (!c || src < 0 || src >= c->p.n_seq_max || dst < 0 || dst >= c->p.n_seq_max || src == dst || n < 0)
+        return QE_EINVAL;
+    return kv_copy_prefix(&c->kv, src, dst, n);
+}
+
+int qe_kv_free_blocks(const qe_context *c) { return c ? c->kv.n_free : QE_EINVAL; }

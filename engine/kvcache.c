@@ -52,6 +52,8 @@ static int blocks_for(const kv_cache *kv, int len)
     return (len + kv->block_size - 1) / kv->block_size;
 }
 
+static int32_t take_block(kv_cache *kv);
+
 int kv_blocks_needed(const kv_cache *kv, int seq, int new_len)
 {
     int have = blocks_for(kv, kv->seq_len[seq]);
@@ -62,11 +64,8 @@ int kv_blocks_needed(const kv_cache *kv, int seq, int new_len)
 void kv_grow(kv_cache *kv, int seq, int new_len)
 {
     int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
-    for (int b = blocks_for(kv, kv->seq_len[seq]); b < blocks_for(kv, new_len); b++) {
-        int32_t id = kv->free_list[--kv->n_free];
-        kv->refcnt[id] = 1;
-        row[b] = id;
-    }
+    for (int b = blocks_for(kv, kv->seq_len[seq]); b < blocks_for(kv, new_len); b++)
+        row[b] = take_block(kv);
 }
 
 void kv_truncate(kv_cache *kv, int seq, int p0)
@@ -80,4 +79,59 @@ void kv_truncate(kv_cache *kv, int seq, int p0)
         row[b] = -1;
     }
     kv->seq_len[seq] = p0;
+}
+
+static int32_t take_block(kv_cache *kv)
+{
+    int32_t id = kv->free_list[--kv->n_free];
+    kv->refcnt[id] = 1;
+    return id;
+}
+
+static void copy_block(kv_cache *kv, int32_t to, int32_t from)
+{
+    memcpy(kv->k + (size_t)to * kv->block_floats, kv->k + (size_t)from * kv->block_floats,
+           kv->block_floats * sizeof(float));
+    memcpy(kv->v + (size_t)to * kv->block_floats, kv->v + (size_t)from * kv->block_floats,
+           kv->block_floats * sizeof(float));
+}
+
+int kv_copy_prefix(kv_cache *kv, int src, int dst, int n)
+{
+    kv_truncate(kv, dst, 0);
+    if (n > kv->seq_len[src]) n = kv->seq_len[src];
+    int full = n / kv->block_size, partial = n % kv->block_size != 0;
+    if (partial && kv->n_free == 0) return QE_NO_KV;
+    int32_t *s = kv->table + (size_t)src * kv->n_blocks, *d = kv->table + (size_t)dst * kv->n_blocks;
+    for (int b = 0; b < full; b++) {
+        d[b] = s[b];
+        kv->refcnt[s[b]]++;
+    }
+    if (partial) {
+        d[full] = take_block(kv);
+        copy_block(kv, d[full], s[full]);
+    }
+    kv->seq_len[dst] = n;
+    return QE_OK;
+}
+
+int kv_shared_blocks(const kv_cache *kv, int seq, int from, int to)
+{
+    const int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
+    int have = blocks_for(kv, kv->seq_len[seq]), n = 0;
+    for (int b = from / kv->block_size; b < have && b * kv->block_size < to; b++)
+        n += kv->refcnt[row[b]] > 1;
+    return n;
+}
+
+int kv_make_writable(kv_cache *kv, int seq, int pos)
+{
+    int32_t *slot = kv->table + (size_t)seq * kv->n_blocks + pos / kv->block_size;
+    if (*slot < 0 || kv->refcnt[*slot] <= 1) return QE_OK;
+    if (kv->n_free == 0) return QE_NO_KV;
+    int32_t id = take_block(kv);
+    copy_block(kv, id, *slot);
+    kv->refcnt[*slot]--;
+    *slot = id;
+    return QE_OK;
 }

@@ -39,6 +39,18 @@ void kv_grow(kv_cache *kv, int seq, int new_len);
 /* Drops positions [p0, len) of seq, releasing blocks wholly past p0. */
 void kv_truncate(kv_cache *kv, int seq, int p0);
 
+/* Makes dst (emptied first) hold the first n positions of src: whole blocks
+ * are shared (reference counted), a trailing partial block is copied into a
+ * fresh block so that both sequences may append independently. Returns 0,
+ * or QE_NO_KV when no block is free for the copy (dst is then empty). */
+int kv_copy_prefix(kv_cache *kv, int src, int dst, int n);
+
+/* Before writing position pos of seq: if its block is shared, replace it
+ * with a private copy (copy-on-write). Returns 0 or QE_NO_KV. */
+int kv_make_writable(kv_cache *kv, int seq, int pos);
+/* Blocks that writing [from, to) of seq would have to copy (shared ones). */
+int kv_shared_blocks(const kv_cache *kv, int seq, int from, int to);
+
 /* Address of the head_dim floats of (layer, kv_head) at position pos. */
 static inline size_t kv_offset(const kv_cache *kv, int seq, int pos, int layer, int kvh)
 {

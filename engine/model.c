@@ -110,8 +110,8 @@ static int bind_vec(const gguf_file *f, const char *name, int64_t n, const float
     const gguf_tensor *t;
     int rc = bind(f, name, n, 0, &t, err, errlen);
     if (rc) return rc;
-    /* The mapping is page aligned and tensor data 32-byte aligned (checked
-     * by the reader), so F32 vectors can be used in place. */
+    /* The mapping is page aligned and tensor data aligned to the file's
+     * alignment (>= 4, checked at load), so F32 vectors can be used in place. */
     *out = t->data;
     return QE_OK;
 }
@@ -200,6 +200,13 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         (rc = opt_f32(f, "qwen3.attention.layer_norm_rms_epsilon", 1e-6f, 0.0f, 1.0f, &in->rms_eps, err, errlen)))
         goto fail;
 
+    /* F32 vectors are used in place: their data must be 4-byte aligned,
+     * which the file's alignment (a power of two) guarantees from 4 up */
+    if (gguf_alignment(f) < 4) {
+        rc = fail(err, errlen, QE_EFORMAT, "%s: general.alignment: expected at least 4, got %u", path,
+                  (unsigned)gguf_alignment(f));
+        goto fail;
+    }
     /* tokenizer first: the embedding must have at least its rows */
     if ((rc = tok_vocab_init(f, &m->vocab, err, errlen)))
         goto fail;
@@ -269,7 +276,10 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     }
 
     qe_vocab_info *vi = &m->vocab_info;
+    /* the tokenizer's size: padding rows ("[PAD…]", UNUSED) at the end of
+     * the embedding are not tokens anyone can produce */
     vi->n_vocab = tok_n_vocab(m->vocab);
+    while (vi->n_vocab > 0 && tok_type(m->vocab, vi->n_vocab - 1) == TOK_TYPE_UNUSED) vi->n_vocab--;
 #define FIND(s) tok_find(m->vocab, s, strlen(s))
     vi->eos = FIND("<|endoftext|>");
     vi->im_start = FIND("<|im_start|>");

@@ -185,6 +185,16 @@ int qe_decode(qe_context *ctx, const qe_batch *batch, char *err, size_t errlen);
  * if entry i did not ask for them. Borrowed until the next qe_decode. */
 const float *qe_get_logits(const qe_context *ctx, int i);
 
+/* Makes dst hold the first n positions of src (n is capped at src's
+ * length) without recomputing them: whole KV blocks are shared, copied only
+ * when a sequence writes into a shared block. dst is emptied first. This is
+ * how a shared prompt prefix is computed once and reused.
+ * Returns QE_OK, QE_EINVAL, or QE_NO_KV (no block for the partial copy;
+ * dst is then empty). */
+int qe_seq_copy(qe_context *ctx, qe_seq src, qe_seq dst, qe_pos n);
+/* Free KV blocks (of kv_block_size tokens each). */
+int qe_kv_free_blocks(const qe_context *ctx);
+
 /* Current length (next position) of a sequence. */
 int qe_seq_len(const qe_context *ctx, qe_seq seq);
 /* Drops positions [p0, end) of a sequence, freeing whole blocks past p0.

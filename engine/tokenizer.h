@@ -54,6 +54,8 @@ const char *tok_text(const tok_vocab *v, int32_t id, size_t *len);
  * their text). Borrowed; NULL when out of range. */
 const char *tok_bytes(const tok_vocab *v, int32_t id, size_t *len);
 int tok_type(const tok_vocab *v, int32_t id);
+/* The token standing for the single byte b (every byte has one). */
+int32_t tok_byte_token(const tok_vocab *v, unsigned char b);
 
 /* Encodes text (any bytes; invalid UTF-8 becomes U+FFFD as described
  * above). Writes at most cap ids to out, returns the total count (> cap:

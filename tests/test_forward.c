@@ -132,6 +132,54 @@ static void test_batch_invariance(void)
     free(a); free(b); free(c3);
 }
 
+/* A prefix computed once and copied into other sequences (shared blocks)
+ * gives the same logits as computing every sequence from scratch, and
+ * writing into a shared block copies it instead of corrupting the others. */
+static void test_prefix_copy(void)
+{
+    enum { P = 37, S = 9 };
+    qe_token pre[P], suf[3][S];
+    for (int i = 0; i < P; i++) pre[i] = (qe_token)(1000 + i * 31);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < S; i++) suf[k][i] = (qe_token)(5000 + k * 977 + i * 13);
+    float *ref = malloc((size_t)V * 4 * 3), *got = malloc((size_t)V * 4);
+    qe_context *c = new_ctx(4, 1024, 64, 8);
+    for (int k = 0; k < 3; k++) {
+        /* from scratch, one token at a time (same kernels as below) */
+        qe_token all[P + S];
+        memcpy(all, pre, sizeof pre);
+        memcpy(all + P, suf[k], sizeof suf[k]);
+        run(c, 3, all, P + S, 1, ref + (size_t)k * V);
+        qe_seq_truncate(c, 3, 0);
+    }
+    int free0 = qe_kv_free_blocks(c);
+    CHECK(run(c, 0, pre, P, 1, NULL) == 0, "prefix");
+    for (int k = 1; k <= 2; k++) CHECK(qe_seq_copy(c, 0, k, P) == 0 && qe_seq_len(c, k) == P, "copy to %d", k);
+    /* 37 tokens = 4 full blocks of 8 + 1 partial: the copies share the 4 and
+     * own one private partial block each */
+    CHECK(free0 - qe_kv_free_blocks(c) == 5 + 2, "shared blocks: used %d", free0 - qe_kv_free_blocks(c));
+    for (int k = 0; k < 3; k++) {
+        CHECK(run(c, k, suf[k], S, 1, got) == 0, "suffix %d", k);
+        CHECK(max_diff(got, ref + (size_t)k * V) == 0.0, "prefix-copied seq %d differs from scratch by %g", k,
+              max_diff(got, ref + (size_t)k * V));
+    }
+    /* rewrite seq 1 from position 10 (inside a shared block): seq 0 and 2
+     * must not see it */
+    qe_seq_truncate(c, 1, 10);
+    qe_token junk[5] = { 7, 8, 9, 10, 11 };
+    CHECK(run(c, 1, junk, 5, 5, NULL) == 0, "write into shared block");
+    qe_seq_truncate(c, 2, P);
+    CHECK(run(c, 2, suf[2], S, 1, got) == 0, "seq 2 again");
+    CHECK(max_diff(got, ref + 2 * (size_t)V) == 0.0, "copy-on-write kept seq 2 intact (diff %g)",
+          max_diff(got, ref + 2 * (size_t)V));
+    for (int k = 0; k < 3; k++) qe_seq_truncate(c, k, 0);
+    CHECK(qe_kv_free_blocks(c) == free0, "all blocks back after clearing: %d of %d", qe_kv_free_blocks(c), free0);
+    CHECK(qe_seq_copy(c, 0, 0, 1) == QE_EINVAL, "copy onto itself rejected");
+    qe_context_free(c);
+    free(ref);
+    free(got);
+}
+
 static void test_kv_full_and_bad_batches(void)
 {
     /* 4 blocks of 8 tokens = 32 tokens of KV in all */
@@ -251,6 +299,7 @@ int main(int argc, char **argv)
     }
     V = qe_model_get_info(M)->n_vocab;
     test_batch_invariance();
+    test_prefix_copy();
     test_kv_full_and_bad_batches();
     test_sampler();
     qe_model_free(M);
