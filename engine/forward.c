@@ -29,8 +29,10 @@
 /* ggml-blas uses 32 too: below it the weight read dominates and the
  * row-at-a-time kernels, which read each weight once, win. */
 #define QE_BLAS_MIN_BATCH 32
-/* Weight rows dequantized per sgemm call on the BLAS path. */
-#define QE_DEQ_ROWS 64
+/* Floats of dequantized weight rows per thread on the BLAS path (16 MiB):
+ * large chunks keep sgemm efficient, since it re-packs the activations for
+ * every call. Only contexts whose batches can reach QE_BLAS_MIN_BATCH get it. */
+#define QE_DEQ_FLOATS ((size_t)1 << 22)
 
 struct qe_context {
     const qe_model *m;
@@ -48,7 +50,7 @@ struct qe_context {
     float *g, *u;        /* (B, n_ff) */
     float *rope;         /* (B, head_dim) cos|sin table per entry */
     float *scores;       /* (n_threads, n_ctx) attention scores */
-    float *deq;          /* (n_threads, QE_DEQ_ROWS * max_in) */
+    float *deq;          /* (n_threads, QE_DEQ_FLOATS), or NULL */
     float *logits;       /* (B, n_vocab) */
     int *logit_row;      /* entry -> row of logits, or -1 */
     int *out_entries;    /* rows of logits -> entry */
@@ -125,7 +127,7 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->g, (size_t)B * F) || !ALLOC(c->u, (size_t)B * F) ||
         !ALLOC(c->rope, (size_t)B * in->head_dim) ||
         !ALLOC(c->scores, (size_t)p.n_threads * p.n_ctx) ||
-        !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_ROWS * c->max_in) ||
+        (B >= QE_BLAS_MIN_BATCH && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
         kv_init(&c->kv, in->n_layer, in->n_head_kv, in->head_dim, p.kv_block_size, p.n_ctx, p.n_seq_max) ||
         !(c->pool = tp_init(p.n_threads))) {
@@ -161,9 +163,10 @@ static void mm_worker(void *arg, int ith, int nth)
         kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1);
         return;
     }
-    float *scratch = j->c->deq + (size_t)ith * QE_DEQ_ROWS * j->c->max_in;
-    for (int r = r0; r < r1; r += QE_DEQ_ROWS) {
-        int rows = r1 - r < QE_DEQ_ROWS ? r1 - r : QE_DEQ_ROWS;
+    float *scratch = j->c->deq + (size_t)ith * QE_DEQ_FLOATS;
+    int chunk = w->type == GGML_TYPE_F32 ? r1 - r0 : (int)(QE_DEQ_FLOATS / (size_t)w->n);
+    for (int r = r0; r < r1; r += chunk) {
+        int rows = r1 - r < chunk ? r1 - r : chunk;
         const float *Wc;
         if (w->type == GGML_TYPE_F32) {
             Wc = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
@@ -210,18 +213,19 @@ static void att_worker(void *arg, int ith, int nth)
         int s = c->seq[t], npos = c->pos[t] + 1;
         const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
         float *o = c->att + (size_t)t * Q + (size_t)h * hd;
-        for (int p = 0; p < npos; p++) {
-            const float *k = kv->k + kv_offset(kv, s, p, j->layer, kvh);
-            float d = 0.0f;
-            for (int i = 0; i < hd; i++) d += q[i] * k[i];
-            sc[p] = d * scale;
+        /* a block holds block_size consecutive positions of this head
+         * contiguously: walk block by block */
+        for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
+            const float *k = kv->k + kv_offset(kv, s, p0, j->layer, kvh);
+            int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
+            for (int p = 0; p < m; p++) sc[p0 + p] = kern_dot(GGML_TYPE_F32, k + (size_t)p * hd, q, hd) * scale;
         }
         kern_softmax(sc, npos);
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int p = 0; p < npos; p++) {
-            const float *v = kv->v + kv_offset(kv, s, p, j->layer, kvh);
-            float w = sc[p];
-            for (int i = 0; i < hd; i++) o[i] += w * v[i];
+        for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
+            const float *v = kv->v + kv_offset(kv, s, p0, j->layer, kvh);
+            int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
+            for (int p = 0; p < m; p++) kern_axpy(o, sc[p0 + p], v + (size_t)p * hd, hd);
         }
     }
 }

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -194,15 +195,105 @@ AVX2 static float dot_q8_0_avx2(const void *row, const float *x, int n)
             __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
             s = _mm256_fmadd_ps(qf, _mm256_loadu_ps(xb + j), s);
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(qe_fp16_to_f32(b[i].d)), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), s, acc);
     }
     return hsum256(acc);
+}
+
+/* ------------------------------------------------------------ AVX-512 path */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+AVX512 static float dot_f32_avx512(const void *row, const float *x, int n)
+{
+    const float *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) { /* masked tail instead of a scalar loop */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512 static float dot_f16_avx512(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
+        __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
+        a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16)
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wt = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+        a1 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512 static inline __m512 bf16x16_to_ps(__m256i v)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+AVX512 static float dot_bf16_avx512(const void *row, const float *x, int n)
+{
+    const uint16_t *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(bf16x16_to_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(bf16x16_to_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
+                             _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16)
+        a0 = _mm512_fmadd_ps(bf16x16_to_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(bf16x16_to_ps(_mm256_maskz_loadu_epi16(m, w + i)), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512 static float dot_q8_0_avx512(const void *row, const float *x, int n)
+{
+    const block_q8_0 *b = row;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int i = 0; i < n / QK8_0; i++) {
+        const float *xb = x + i * QK8_0;
+        __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs)));
+        __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16))));
+        __m512 s = _mm512_mul_ps(q0, _mm512_loadu_ps(xb));
+        s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), s);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+        if (i & 1) acc1 = _mm512_fmadd_ps(d, s, acc1);
+        else acc0 = _mm512_fmadd_ps(d, s, acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 #endif
 
 /* ----------------------------------------------------------------- dispatch */
 
 typedef float (*dot_fn)(const void *, const float *, int);
+typedef void (*axpy_fn)(float *, float, const float *, int);
+static void axpy_c(float *y, float a, const float *x, int n);
+#ifdef KERN_X86
+static void axpy_avx2(float *y, float a, const float *x, int n);
+static void axpy_avx512(float *y, float a, const float *x, int n);
+#endif
+static axpy_fn k_axpy = axpy_c;
 static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
               k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c;
 static const char *k_isa = "portable";
@@ -218,7 +309,17 @@ static void kern_init_once(void)
         k_dot_f16 = dot_f16_avx2;
         k_dot_bf16 = dot_bf16_avx2;
         k_dot_q8_0 = dot_q8_0_avx2;
+        k_axpy = axpy_avx2;
         k_isa = "avx2";
+    }
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && !getenv("QUARRY_NO_AVX512")) {
+        k_dot_f32 = dot_f32_avx512;
+        k_dot_f16 = dot_f16_avx512;
+        k_dot_bf16 = dot_bf16_avx512;
+        k_dot_q8_0 = dot_q8_0_avx512;
+        k_axpy = axpy_avx512;
+        k_isa = "avx512";
     }
 #endif
 }
@@ -256,6 +357,33 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
 }
 
 /* ------------------------------------------------------------ elementwise */
+
+static void axpy_c(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+#ifdef KERN_X86
+AVX512 static void axpy_avx512(float *y, float a, const float *x, int n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+AVX2 static void axpy_avx2(float *y, float a, const float *x, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+#endif
+
+void kern_axpy(float *y, float a, const float *x, int n) { k_axpy(y, a, x, n); }
 
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 {

@@ -31,6 +31,9 @@ double kern_dot_ref(int type, const void *row, const float *x, int n);
 void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
                       const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
+/* y += a * x over n floats (attention's weighted sum of values). */
+void kern_axpy(float *y, float a, const float *x, int n);
+
 /* y = x * w / rms(x) over n elements. */
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void kern_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
