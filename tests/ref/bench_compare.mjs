@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Side-by-side speed: Quarry vs llama.cpp (node-llama-cpp@3.21.1, CPU build) on
+// the same GGUF files in the same run, alternating, 2 threads each.
+//   node bench_compare.mjs --bin BUILD_DIR --model F16.gguf [--model Q8_0.gguf ...]
+//        [--threads 2] [--prompt 512] [--gen 128] [--rounds 2]
+// Prints prompt tok/s and generation tok/s of each and the ratio Quarry / llama.cpp
+// (best of the rounds for each side).
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const a = { bin: null, models: [], threads: 2, prompt: 512, gen: 128, rounds: 2 };
+for (let i = 2; i < process.argv.length; i++) {
+  const k = process.argv[i], v = process.argv[++i];
+  if (k === "--bin") a.bin = v;
+  else if (k === "--model") a.models.push(v);
+  else if (k === "--threads") a.threads = Number(v);
+  else if (k === "--prompt") a.prompt = Number(v);
+  else if (k === "--gen") a.gen = Number(v);
+  else if (k === "--rounds") a.rounds = Number(v);
+  else { console.error(`bench_compare: unknown option ${k}`); process.exit(2); }
+}
+if (!a.bin || !a.models.length) { console.error("usage: node bench_compare.mjs --bin BUILD_DIR --model FILE..."); process.exit(2); }
+
+function quarry(model) {
+  const out = execFileSync(path.join(a.bin, "quarry"), ["bench", "--model", model, "--threads", String(a.threads),
+    "--prompt", String(a.prompt), "--gen", String(a.gen), "--reps", "2", "--json"], { encoding: "utf8" });
+  const j = JSON.parse(out.trim().split("\n").pop());
+  return { pp: j.prompt_tok_s, tg: j.decode_tok_s };
+}
+function llama(model) {
+  const out = execFileSync("node", [path.join(here, "llama_bench.mjs"), "--model", model, "--threads", String(a.threads),
+    "--prompt", String(a.prompt), "--gen", String(a.gen), "--tests", "pp,tg", "--reps", "2", "--json"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const j = JSON.parse(out.trim().split("\n").pop());
+  const r = j.results;
+  return { pp: r[`pp${a.prompt}`].bestTokPerSec, tg: r[`tg${a.gen}`].bestTokPerSec };
+}
+
+const rows = [];
+for (const model of a.models) {
+  const best = { q: { pp: 0, tg: 0 }, l: { pp: 0, tg: 0 } };
+  for (let r = 0; r < a.rounds; r++) {
+    for (const [side, fn] of [["q", quarry], ["l", llama]]) {
+      const x = fn(model);
+      best[side].pp = Math.max(best[side].pp, x.pp);
+      best[side].tg = Math.max(best[side].tg, x.tg);
+    }
+  }
+  rows.push({ model: path.basename(model), ...best });
+}
+const f = (x) => x.toFixed(1).padStart(8);
+console.log(`threads ${a.threads}, prompt ${a.prompt} tokens, generation ${a.gen} tokens, best of ${a.rounds} alternating rounds`);
+console.log(`${"model".padEnd(24)} ${"quarry pp".padStart(10)} ${"llama pp".padStart(10)} ${"ratio".padStart(6)}  ${"quarry tg".padStart(10)} ${"llama tg".padStart(10)} ${"ratio".padStart(6)}`);
+for (const r of rows)
+  console.log(`${r.model.padEnd(24)} ${f(r.q.pp)}   ${f(r.l.pp)}   ${(r.q.pp / r.l.pp).toFixed(2).padStart(5)}  ${f(r.q.tg)}   ${f(r.l.tg)}   ${(r.q.tg / r.l.tg).toFixed(2).padStart(5)}`);
