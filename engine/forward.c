@@ -12,6 +12,7 @@
  * One layer:  x += Wo·attn(rope(qnorm(Wq·n1)), rope(knorm(Wk·n1)), Wv·n1)
  *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)
  */
+#include "forward.h"
 #include "kernels.h"
 #include "kvcache.h"
 #include "model.h"
@@ -440,3 +441,5 @@ int qe_seq_copy(qe_context *c, qe_seq src, qe_seq dst, qe_pos n)
 }
 
 int qe_kv_free_blocks(const qe_context *c) { return c ? c->kv.n_free : QE_EINVAL; }
+
+kv_cache *qe_context_kv(qe_context *c) { return &c->kv; }

@@ -53,6 +53,7 @@ static int blocks_for(const kv_cache *kv, int len)
 }
 
 static int32_t take_block(kv_cache *kv);
+void kv_block_unref(kv_cache *kv, int32_t id);
 
 int kv_blocks_needed(const kv_cache *kv, int seq, int new_len)
 {
@@ -74,8 +75,7 @@ void kv_truncate(kv_cache *kv, int seq, int p0)
     if (p0 >= kv->seq_len[seq]) return;
     int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
     for (int b = blocks_for(kv, p0); b < blocks_for(kv, kv->seq_len[seq]); b++) {
-        int32_t id = row[b];
-        if (--kv->refcnt[id] == 0) kv->free_list[kv->n_free++] = id;
+        kv_block_unref(kv, row[b]);
         row[b] = -1;
     }
     kv->seq_len[seq] = p0;
@@ -134,4 +134,21 @@ int kv_make_writable(kv_cache *kv, int seq, int pos)
     kv->refcnt[*slot]--;
     *slot = id;
     return QE_OK;
+}
+
+void kv_block_ref(kv_cache *kv, int32_t id) { kv->refcnt[id]++; }
+
+void kv_block_unref(kv_cache *kv, int32_t id)
+{
+    if (--kv->refcnt[id] == 0) kv->free_list[kv->n_free++] = id;
+}
+
+void kv_attach(kv_cache *kv, int seq, const int32_t *blocks, int n)
+{
+    int32_t *row = kv->table + (size_t)seq * kv->n_blocks;
+    for (int b = 0; b < n; b++) {
+        row[b] = blocks[b];
+        kv->refcnt[blocks[b]]++;
+    }
+    kv->seq_len[seq] = n * kv->block_size;
 }

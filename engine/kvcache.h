@@ -48,6 +48,18 @@ int kv_copy_prefix(kv_cache *kv, int src, int dst, int n);
 /* Before writing position pos of seq: if its block is shared, replace it
  * with a private copy (copy-on-write). Returns 0 or QE_NO_KV. */
 int kv_make_writable(kv_cache *kv, int seq, int pos);
+/* Reference counting for holders other than sequences (the prefix cache). */
+void kv_block_ref(kv_cache *kv, int32_t id);
+void kv_block_unref(kv_cache *kv, int32_t id);
+/* Gives an empty seq the n given full blocks (each gains a reference);
+ * its length becomes n * block_size. */
+void kv_attach(kv_cache *kv, int seq, const int32_t *blocks, int n);
+/* Block id holding position pos of seq. */
+static inline int32_t kv_block_of(const kv_cache *kv, int seq, int pos)
+{
+    return kv->table[(size_t)seq * kv->n_blocks + pos / kv->block_size];
+}
+
 /* Blocks that writing [from, to) of seq would have to copy (shared ones). */
 int kv_shared_blocks(const kv_cache *kv, int seq, int from, int to);
 

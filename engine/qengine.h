@@ -229,6 +229,10 @@ typedef struct qe_sampler_stage {
     void (*reset)(struct qe_sampler_stage *st);
     void (*free)(struct qe_sampler_stage *st);
     void *state;
+    /* Optional: tokens that are the only possible continuation now (a
+     * constraint's jump-forward), to append without sampling. Writes at
+     * most cap ids and returns their count (0: sample as usual). */
+    int (*forced)(struct qe_sampler_stage *st, qe_token *out, int cap);
 } qe_sampler_stage;
 
 typedef struct {
@@ -258,9 +262,104 @@ qe_token qe_sampler_sample(qe_sampler *s, const float *logits);
 void qe_sampler_accept(qe_sampler *s, qe_token tok);
 void qe_sampler_reset(qe_sampler *s);
 void qe_sampler_free(qe_sampler *s);
+/* Forced continuation from the first stage that has one (see the stage's
+ * `forced`); 0 when sampling should proceed. Does not accept them. */
+int qe_sampler_forced(qe_sampler *s, qe_token *out, int cap);
 
 /* 1 if tok ends generation (<|im_end|>, <|endoftext|>). */
 int qe_token_is_stop(const qe_model *model, qe_token tok);
+
+/* -------------------------------------------------------------- scheduler */
+
+/* Continuous batching: requests are admitted as KV space allows, their
+ * prompt chunks and decode tokens advance together in one forward batch per
+ * step (within a token budget), and finished requests free their slot for
+ * waiting ones. Prompts that start with a cached prefix (whole KV blocks)
+ * reuse it: only the rest is computed. Running out of KV space evicts
+ * unreferenced cached blocks (LRU), then pre-empts the newest request (its
+ * KV is dropped and it is re-queued first, keeping its generated tokens and
+ * sampler state; outputs do not change). */
+
+typedef struct qe_sched qe_sched;
+
+typedef struct {
+    int n_seq_max;         /* requests in flight at once */
+    int kv_budget_mib;     /* memory for the KV cache */
+    int kv_block_size;     /* tokens per KV block (and prefix-cache unit) */
+    int max_batch_tokens;  /* tokens per forward step */
+    int n_threads;         /* <= 0: all cores */
+    int prefix_cache;      /* 1: share prompt prefixes between requests */
+} qe_sched_params;
+
+qe_sched_params qe_sched_default_params(void);
+
+typedef enum {
+    QE_STOP_EOS = 0,       /* <|im_end|> or <|endoftext|> */
+    QE_STOP_LENGTH,        /* max_tokens reached */
+    QE_STOP_CANCELLED,     /* qe_sched_cancel */
+    QE_STOP_ERROR,         /* see status/message */
+} qe_stop_reason;
+
+typedef struct {
+    int64_t id;
+    int status;                /* QE_OK or a negative QE_E* code */
+    const char *message;       /* error text, "" when ok */
+    qe_stop_reason stop;
+    const qe_token *tokens;    /* generated tokens (stop token excluded) */
+    int n_tokens;
+    int n_prompt;
+    int cached_tokens;         /* prompt tokens served by the prefix cache */
+    int forced_tokens;         /* appended by a stage's jump-forward */
+    int preemptions;
+} qe_result;
+
+typedef struct {
+    const qe_token *prompt;    /* copied at submission */
+    int n_prompt;
+    qe_sampling_params sampling;
+    qe_sampler_stage *stage;   /* optional; ownership passes to the scheduler
+                                  (freed with the request, even on error) */
+    int max_tokens;
+    /* Called on the scheduler's thread. on_token for every generated token
+     * (sampled or forced) in order; on_done exactly once, after which the
+     * result's pointers are invalid. */
+    void (*on_token)(void *user, qe_token tok);
+    void (*on_done)(void *user, const qe_result *r);
+    void *user;
+} qe_request;
+
+/* Returns QE_OK, QE_EINVAL, QE_ENOMEM (budget too small for one block per
+ * request). The scheduler borrows the model. */
+int qe_sched_init(const qe_model *model, qe_sched_params params, qe_sched **out,
+                  char *err, size_t errlen);
+/* Stops the background thread if running; pending requests get on_done
+ * with QE_STOP_CANCELLED. */
+void qe_sched_free(qe_sched *s);
+
+/* Thread-safe. Returns the request id (> 0) or a negative QE_E* code:
+ * QE_EINVAL (empty prompt, bad token), QE_ERANGE (prompt + max_tokens can
+ * never fit the KV budget). On error the stage is freed and on_done is not
+ * called. */
+int64_t qe_sched_submit(qe_sched *s, const qe_request *req);
+/* Thread-safe; QE_OK or QE_EINVAL (unknown or finished id). */
+int qe_sched_cancel(qe_sched *s, int64_t id);
+
+/* Runs one forward step on the calling thread. Returns the number of
+ * requests still waiting or running (0: idle), or a negative QE_E* code.
+ * Do not mix with qe_sched_start. */
+int qe_sched_step(qe_sched *s);
+/* Steps until idle. */
+int qe_sched_run(qe_sched *s);
+/* Runs the steps on a background thread, sleeping while idle. */
+int qe_sched_start(qe_sched *s);
+void qe_sched_stop(qe_sched *s);
+
+typedef struct {
+    uint64_t steps, batch_tokens, prefix_lookups, prefix_hit_tokens;
+    uint64_t prefix_evictions, preemptions, completed;
+    int kv_blocks_total, kv_blocks_free, prefix_nodes;
+} qe_sched_stats;
+void qe_sched_get_stats(qe_sched *s, qe_sched_stats *out);
 
 #ifdef __cplusplus
 }

@@ -219,3 +219,13 @@ qe_token qe_sampler_sample(qe_sampler *s, const float *logits)
     }
     return c.data[c.n - 1].id;
 }
+
+int qe_sampler_forced(qe_sampler *s, qe_token *out, int cap)
+{
+    for (int i = 0; i < s->n_stages; i++)
+        if (s->stages[i]->forced) {
+            int n = s->stages[i]->forced(s->stages[i], out, cap);
+            if (n > 0) return n;
+        }
+    return 0;
+}

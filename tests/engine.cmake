@@ -29,3 +29,9 @@ set_tests_properties(forward PROPERTIES FIXTURES_REQUIRED fwd_model)
 add_test(NAME logits_parity
          COMMAND node ${QUARRY_REF_DIR}/parity.mjs --bin ${CMAKE_BINARY_DIR} --dir ${QUARRY_TEST_MODELS}/parity)
 set_tests_properties(logits_parity PROPERTIES LABELS parity TIMEOUT 1200)
+
+# continuous batching scheduler and prefix cache
+add_executable(test_sched ${QUARRY_TESTS_DIR}/test_sched.c)
+target_link_libraries(test_sched PRIVATE qengine)
+add_test(NAME scheduler COMMAND test_sched ${QUARRY_TEST_MODELS}/fwd.gguf)
+set_tests_properties(scheduler PROPERTIES FIXTURES_REQUIRED fwd_model)
