@@ -3,7 +3,11 @@
  * speed on seeded random tokens, so figures do not depend on a tokenizer or
  * a prompt text. Prompt: one batch of --prompt tokens (logits for the last
  * only), best of --reps. Decode: --gen single-token steps after the prompt
- * (greedy on the logits), tokens per second over the steps.
+ * (greedy on the logits), tokens per second over the steps. Batched
+ * decode: B sequences after a short prompt each, one token per sequence per
+ * step, aggregate tokens per second. Time to first token: a 1,500-token
+ * shared prefix + a 300-token document through the scheduler, with a cold
+ * and then a warm prefix cache (a second document behind the same prefix).
  */
 #include "cli.h"
 #include "commands.h"
@@ -14,12 +18,84 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int argmax(const float *x, int n);
+
+typedef struct { double t0, first; } ttft_probe;
+
+static void ttft_on_token(void *u, qe_token t)
+{
+    ttft_probe *p = u;
+    (void)t;
+    if (p->first == 0) p->first = now_s() - p->t0;
+}
+
+/* Time to the first generated token of prefix + doc through a scheduler. */
+static double ttft_ms(qe_sched *s, const qe_token *prefix, int np, uint64_t doc_seed, int nd)
+{
+    qe_token *p = malloc((size_t)(np + nd) * sizeof *p);
+    memcpy(p, prefix, (size_t)np * sizeof *p);
+    for (int i = 0; i < nd; i++) {
+        doc_seed = doc_seed * 6364136223846793005ull + 1442695040888963407ull;
+        p[np + i] = (qe_token)((doc_seed >> 33) % 151643);
+    }
+    ttft_probe probe = { now_s(), 0 };
+    qe_request r = { .prompt = p, .n_prompt = np + nd, .sampling = qe_sampling_default_params(0),
+                     .max_tokens = 1, .on_token = ttft_on_token, .user = &probe };
+    r.sampling.temperature = 0;
+    qe_sched_submit(s, &r);
+    qe_sched_run(s);
+    free(p);
+    return probe.first * 1e3;
+}
+
+/* Aggregate decode tok/s with nb sequences stepping together. */
+static double batch_decode(const qe_model *m, int nb, int n_gen, int threads)
+{
+    const qe_model_info *in = qe_model_get_info(m);
+    qe_context_params cp = qe_context_default_params();
+    cp.n_seq_max = nb;
+    cp.n_ctx = nb * (16 + n_gen + 1) + nb * 64;
+    cp.n_batch_max = nb * 16;
+    cp.n_threads = threads;
+    qe_context *c;
+    char err[256];
+    if (qe_context_init(m, cp, &c, err, sizeof err)) return 0;
+    int n = nb * 16;
+    qe_token *tok = malloc((size_t)n * sizeof *tok);
+    qe_pos *pos = malloc((size_t)n * sizeof *pos);
+    qe_seq *seq = malloc((size_t)n * sizeof *seq);
+    int8_t *want = malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        tok[i] = (qe_token)(1000 + i * 37 % 100000);
+        seq[i] = i / 16;
+        pos[i] = i % 16;
+        want[i] = pos[i] == 15;
+    }
+    qe_batch b = { n, tok, pos, seq, want };
+    double t = 0;
+    if (!qe_decode(c, &b, err, sizeof err)) {
+        for (int k = 0; k < nb; k++) tok[k] = argmax(qe_get_logits(c, k * 16 + 15), in->n_vocab);
+        double t0 = now_s();
+        for (int g = 0; g < n_gen; g++) {
+            for (int k = 0; k < nb; k++) { seq[k] = k; pos[k] = 16 + g; want[k] = 1; }
+            qe_batch s1 = { nb, tok, pos, seq, want };
+            if (qe_decode(c, &s1, err, sizeof err)) break;
+            for (int k = 0; k < nb; k++) tok[k] = argmax(qe_get_logits(c, k), in->n_vocab);
+        }
+        t = now_s() - t0;
+    }
+    free(tok); free(pos); free(seq); free(want);
+    qe_context_free(c);
+    return t > 0 ? nb * n_gen / t : 0;
 }
 
 static int argmax(const float *x, int n)
@@ -33,7 +109,7 @@ static int argmax(const float *x, int n)
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *C = "bench";
-    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0;
+    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0, full = 1;
     for (int i = 1; i < argc; i++) {
         int bad = 0;
         if (!strcmp(argv[i], "--model")) bad = cli_str(C, argc, argv, &i, &path);
@@ -42,8 +118,10 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps")) bad = cli_int(C, argc, argv, &i, 1, 100, &reps);
         else if (!strcmp(argv[i], "--threads")) bad = cli_int(C, argc, argv, &i, 1, 512, &threads);
         else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--quick")) full = 0;
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json]\n");
+            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick]\n"
+                   "  --quick: prompt and batch-1 decode only (no batched decode, no time to first token)\n");
             return 0;
         } else { fprintf(stderr, "quarry bench: unknown option '%s'\n", argv[i]); return 2; }
         if (bad) return 2;
@@ -99,6 +177,26 @@ int cmd_bench(int argc, char **argv)
         double tg = now_s() - t0;
         if (tg < best_gen) best_gen = tg;
     }
+    free(toks); free(pos); free(seq);
+    qe_context_free(ctx);
+    double bd[3] = {0}, cold = 0, warm = 0;
+    static const int bsz[3] = { 4, 8, 16 };
+    int n_threads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!rc && full) {
+        for (int k = 0; k < 3; k++) bd[k] = batch_decode(m, bsz[k], n_gen < 32 ? n_gen : 32, threads);
+        qe_sched_params sp = qe_sched_default_params();
+        sp.n_seq_max = 2;
+        sp.kv_budget_mib = 512;
+        sp.n_threads = threads;
+        qe_sched *s;
+        if (!qe_sched_init(m, sp, &s, err, sizeof err)) {
+            qe_token prefix[1500];
+            for (int i = 0; i < 1500; i++) prefix[i] = (qe_token)(3000 + (i * 7919) % 140000);
+            cold = ttft_ms(s, prefix, 1500, 1, 300);
+            warm = ttft_ms(s, prefix, 1500, 2, 300);
+            qe_sched_free(s);
+        }
+    }
     if (rc) {
         fprintf(stderr, "quarry bench: %s\n", err);
     } else {
@@ -107,15 +205,23 @@ int cmd_bench(int argc, char **argv)
         double pp = n_prompt / best_prompt, tg = n_gen ? n_gen / best_gen : 0;
         if (json)
             printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
-                   "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,\"peak_rss_mib\":%.1f}\n",
-                   path, in->weight_type_name, cp.n_threads > 0 ? cp.n_threads : 0, n_prompt, n_gen, pp, tg,
+                   "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
+                   "\"batch_decode_tok_s\":{\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},"
+                   "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f}\n",
+                   path, in->weight_type_name, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], cold, warm,
                    ru.ru_maxrss / 1024.0);
-        else
-            printf("%s (%s): prompt %d tokens: %.1f tok/s; decode %d tokens: %.2f tok/s; peak RSS %.0f MiB\n",
-                   path, in->weight_type_name, n_prompt, pp, n_gen, tg, ru.ru_maxrss / 1024.0);
+        else {
+            printf("%s (%s), %d threads\n", path, in->weight_type_name, n_threads);
+            printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
+            printf("  decode %d tokens:        %8.2f tok/s\n", n_gen, tg);
+            if (full) {
+                for (int k = 0; k < 3; k++) printf("  decode batch %-2d:         %8.2f tok/s aggregate\n", bsz[k], bd[k]);
+                printf("  first token, 1500+300:   %8.1f ms cold, %.1f ms warm prefix (%.1fx)\n", cold, warm,
+                       warm > 0 ? cold / warm : 0);
+            }
+            printf("  peak RSS:                %8.0f MiB\n", ru.ru_maxrss / 1024.0);
+        }
     }
-    free(toks); free(pos); free(seq);
-    qe_context_free(ctx);
     qe_model_free(m);
     return rc ? 1 : 0;
 }

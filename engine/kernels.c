@@ -347,6 +347,8 @@ float kern_dot(int type, const void *row, const float *x, int n)
 void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
                       const float *X, int nb, float *Y, int ldy, int r0, int r1)
 {
+    if (nb > 1 && kern_matmul_rows_multi(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
+        return;
     dot_fn f = dot_for(type);
     const char *base = W;
     for (int r = r0; r < r1; r++) {

@@ -31,6 +31,12 @@ double kern_dot_ref(int type, const void *row, const float *x, int n);
 void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
                       const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
+/* The same with several inputs sharing each converted weight row (see
+ * kernels_multi.c); returns 0 without doing anything when no multi-input
+ * kernel fits (type, CPU, n % 16), and kern_matmul_rows then falls back. */
+int kern_matmul_rows_multi(int type, const void *W, size_t row_bytes, int n,
+                           const float *X, int nb, float *Y, int ldy, int r0, int r1);
+
 /* y += a * x over n floats (attention's weighted sum of values). */
 void kern_axpy(float *y, float a, const float *x, int n);
 
