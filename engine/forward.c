@@ -165,6 +165,11 @@ static void mm_worker(void *arg, int ith, int nth)
         return;
     }
     float *scratch = j->c->deq + (size_t)ith * QE_DEQ_FLOATS;
+    /* our AVX-512 kernel where the CPU has it (packs and converts the
+     * weights itself), else dequantize into scratch and call sgemm */
+    if (kern_gemm_scratch_floats(w->n) <= QE_DEQ_FLOATS &&
+        kern_gemm_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1, scratch))
+        return;
     int chunk = w->type == GGML_TYPE_F32 ? r1 - r0 : (int)(QE_DEQ_FLOATS / (size_t)w->n);
     for (int r = r0; r < r1; r += chunk) {
         int rows = r1 - r < chunk ? r1 - r : chunk;

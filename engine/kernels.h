@@ -37,6 +37,14 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
 int kern_matmul_rows_multi(int type, const void *W, size_t row_bytes, int n,
                            const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
+/* Y[t][r] = dot(W row r, X[t]) for t < T, r in [r0, r1): the prompt-sized
+ * path (kernels in gemm.c). scratch holds kern_gemm_scratch_floats(n)
+ * floats. Returns 0 without doing anything when no fast kernel fits (CPU,
+ * type); the caller then uses BLAS. */
+int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float *X, int T, float *Y,
+                   int ldy, int r0, int r1, float *scratch);
+size_t kern_gemm_scratch_floats(int n);
+
 /* y += a * x over n floats (attention's weighted sum of values). */
 void kern_axpy(float *y, float a, const float *x, int n);
 

@@ -95,7 +95,8 @@ const qe_vocab_info *qe_model_vocab(const qe_model *model);
 
 /* Tokenizes UTF-8 text as Qwen3's HF tokenizer does (NFC, added/special
  * tokens matched literally first, Qwen2 pre-tokenizer, byte-level BPE).
- * Invalid UTF-8 bytes are tokenized as their byte tokens, never an error.
+ * Ill-formed UTF-8 is never an error: each ill-formed piece becomes U+FFFD
+ * first, as the text HF's tokenizer receives from Python or JS would.
  * Writes at most cap ids to out. Returns the number of ids (which may exceed
  * cap: then call again with a larger buffer), or a negative QE_E* code. */
 int qe_tokenize(const qe_model *model, const char *text, size_t len,

@@ -520,8 +520,11 @@ int tok_vocab_init_arrays(const char *const *tokens, const size_t *lens, const i
     /* Token texts and types. */
     size_t total = 0;
     for (int i = 0; i < n_tokens; i++) {
-        if (!tokens[i] && lens[i]) { tok_errf(err, errlen, "tokens[%d]: missing text", i); rc = QE_EFORMAT; goto fail; }
-        if (lens[i] > SIZE_MAX / 4 - total) { tok_errf(err, errlen, "token texts too large"); rc = QE_EFORMAT; goto fail; }
+        if ((!tokens[i] && lens[i]) || lens[i] > SIZE_MAX / 4 - total) {
+            tok_errf(err, errlen, "tokens[%d]: %s", i, tokens[i] ? "token texts too large" : "missing text");
+            rc = QE_EFORMAT;
+            goto fail;
+        }
         total += lens[i];
     }
     v->text = malloc(total + 1);
@@ -964,68 +967,66 @@ static size_t tok_late_decompose(int32_t c, int32_t *dst)
     return 1;
 }
 
-/* NFC of cps[0..n) in place, for text holding characters utf8proc does not
- * know: the textbook algorithm (decompose, order by combining class,
- * compose) with those characters' data from the generated tables. Returns
- * the new length, or -1 on allocation failure. */
-static long tok_nfc_late(tok_enc *e, size_t n)
+/* Canonical ordering of d[0..m): each run of non-starters is stably
+ * sorted by combining class. Runs of a few marks use insertion sort; long
+ * ones (adversarial input: thousands of marks on one base) a counting sort
+ * through tmp, so the whole pass stays linear. (utf8proc's own reordering
+ * is quadratic in the run length, which is why we do not use it.) */
+static void tok_canonical_order(int32_t *d, size_t m, int32_t *tmp)
 {
-    /* Decompose into a second region of the buffer. Canonical
-     * decompositions are at most 4 code points (Hangul: 3). */
-    if (n > (SIZE_MAX / sizeof(int32_t)) / 6) return -1;
-    if (tok_reserve((void **)&e->cps, &e->cps_cap, n + 4 * n + 8, sizeof *e->cps)) return -1;
-    int32_t *src = e->cps, *d = e->cps + n;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t c = src[i];
-        if (utf8proc_category(c) == UTF8PROC_CATEGORY_CN) {
-            m += tok_late_decompose(c, d + m);
+    for (size_t s = 0; s < m;) {
+        if (!tok_ccc(d[s])) { s++; continue; }
+        size_t e = s + 1;
+        while (e < m && tok_ccc(d[e])) e++;
+        if (e - s <= 16) {
+            for (size_t i = s + 1; i < e; i++) {
+                int32_t c = d[i];
+                int cc = tok_ccc(c);
+                size_t j = i;
+                while (j > s && tok_ccc(d[j - 1]) > cc) { d[j] = d[j - 1]; j--; }
+                d[j] = c;
+            }
         } else {
-            int bc = 0;
-            utf8proc_ssize_t k = utf8proc_decompose_char(c, d + m, 4, UTF8PROC_DECOMPOSE, &bc);
-            if (k < 1 || k > 4) { d[m] = c; k = 1; }
-            m += (size_t)k;
+            size_t count[257] = { 0 };
+            for (size_t i = s; i < e; i++) count[tok_ccc(d[i]) + 1]++;
+            for (int k = 1; k < 257; k++) count[k] += count[k - 1];
+            for (size_t i = s; i < e; i++) tmp[count[tok_ccc(d[i])]++] = d[i];
+            memcpy(d + s, tmp, (e - s) * sizeof *d);
         }
+        s = e;
     }
-    /* Canonical ordering: stable insertion sort within runs of marks. */
-    for (size_t i = 1; i < m; i++) {
-        int cc = tok_ccc(d[i]);
-        if (!cc) continue;
-        size_t j = i;
-        int32_t c = d[i];
-        while (j > 0) {
-            int pc = tok_ccc(d[j - 1]);
-            if (!pc || pc <= cc) break;
-            d[j] = d[j - 1];
-            j--;
-        }
-        d[j] = c;
-    }
-    /* Canonical composition. */
+}
+
+/* Canonical composition of d[0..m) (canonically ordered) in place, for
+ * text holding characters utf8proc does not know; returns the new length. */
+static size_t tok_compose_late(int32_t *d, size_t m)
+{
     long starter = -1;
     int prev_cc = 0;
     size_t o = 0;
     for (size_t i = 0; i < m; i++) {
         int32_t c = d[i];
         int cc = tok_ccc(c);
-        if (starter >= 0) {
-            int adjacent = (long)o - 1 == starter;
-            if (adjacent || (prev_cc != 0 && prev_cc < cc)) {
-                int32_t comp = tok_compose_pair(d[starter], c);
-                if (comp >= 0) { d[starter] = comp; continue; }
-            }
+        /* c combines with the last starter unless a character between
+         * them has class 0 or >= c's (after ordering, the last one has the
+         * highest class of them). */
+        if (starter >= 0 && ((long)o - 1 == starter || (prev_cc != 0 && prev_cc < cc))) {
+            int32_t comp = tok_compose_pair(d[starter], c);
+            if (comp >= 0) { d[starter] = comp; continue; }
         }
         if (cc == 0) starter = (long)o;
         prev_cc = cc;
         d[o++] = c;
     }
-    memmove(e->cps, d, o * sizeof *d);
-    return (long)o;
+    return o;
 }
 
 /* Normalises s[0..n) (valid UTF-8) to NFC. Sets *out to s itself when it
  * is already NFC by the quick test (every code point is below U+0300,
- * i.e. has a UTF-8 lead byte below 0xCC, or is inert), else to e->nfc. */
+ * i.e. has a UTF-8 lead byte below 0xCC, or is inert), else to e->nfc.
+ * The full algorithm: canonical decomposition (utf8proc, or the generated
+ * tables for characters utf8proc lacks), canonical ordering, composition
+ * (utf8proc's, or ours when such characters are present). */
 static int tok_nfc(tok_enc *e, const char *s, size_t n, const char **out, size_t *outn)
 {
     size_t i = 0;
@@ -1038,41 +1039,40 @@ static int tok_nfc(tok_enc *e, const char *s, size_t n, const char **out, size_t
     }
     if (i == n) { *out = s; *outn = n; return 0; }
 
-    /* Decode; note whether any character is unknown to utf8proc. */
-    if (tok_reserve((void **)&e->cps, &e->cps_cap, n + 1, sizeof *e->cps)) return QE_ENOMEM;
+    /* n bytes hold at most n code points, each decomposing into at most 4
+     * (the longest canonical decompositions); as much again for sorting. */
+    if (n > SIZE_MAX / sizeof(int32_t) / 8 - 2 ||
+        tok_reserve((void **)&e->cps, &e->cps_cap, 8 * n + 16, sizeof *e->cps)) return QE_ENOMEM;
+    int32_t *d = e->cps, *tmp = e->cps + 4 * n + 8;
     size_t m = 0;
     int late = 0;
     for (size_t k = 0; k < n;) {
         uint32_t cp;
         k += tok_utf8_next(s, n, k, &cp, NULL);
-        if (cp >= 0x300 && utf8proc_category((int32_t)cp) == UTF8PROC_CATEGORY_CN) late = 1;
-        e->cps[m++] = (int32_t)cp;
-    }
-    long len;
-    if (late) {
-        len = tok_nfc_late(e, m);
-        if (len < 0) return QE_ENOMEM;
-    } else {
-        /* utf8proc's own NFC on the code points: decompose into a buffer
-         * then reorder and compose in place. */
-        utf8proc_ssize_t need = 0;
-        for (;;) {
-            size_t avail = e->cps_cap - m;
-            need = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
-                                      e->cps + m, (utf8proc_ssize_t)avail,
-                                      UTF8PROC_COMPOSE | UTF8PROC_STABLE);
-            if (need < 0) return QE_EINVAL;   /* cannot happen: input is valid */
-            if ((size_t)need <= avail) break;
-            if (tok_reserve((void **)&e->cps, &e->cps_cap, m + (size_t)need, sizeof *e->cps))
-                return QE_ENOMEM;
+        int32_t c = (int32_t)cp;
+        if (utf8proc_category(c) == UTF8PROC_CATEGORY_CN) {
+            late = 1;
+            m += tok_late_decompose(c, d + m);
+        } else {
+            int bc = 0;
+            utf8proc_ssize_t r = utf8proc_decompose_char(c, d + m, 4, UTF8PROC_DECOMPOSE, &bc);
+            if (r < 1 || r > 4) { d[m] = c; r = 1; }
+            m += (size_t)r;
         }
-        len = utf8proc_normalize_utf32(e->cps + m, need, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
-        if (len < 0) return QE_EINVAL;
-        memmove(e->cps, e->cps + m, (size_t)len * sizeof *e->cps);
     }
-    if (tok_reserve((void **)&e->nfc, &e->nfc_cap, (size_t)len * 4 + 1, 1)) return QE_ENOMEM;
+    tok_canonical_order(d, m, tmp);
+    size_t len;
+    if (late) {
+        len = tok_compose_late(d, m);
+    } else {
+        utf8proc_ssize_t r = utf8proc_normalize_utf32(d, (utf8proc_ssize_t)m,
+                                                      UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+        if (r < 0) return QE_EINVAL;   /* cannot happen: the input is valid */
+        len = (size_t)r;
+    }
+    if (tok_reserve((void **)&e->nfc, &e->nfc_cap, len * 4 + 1, 1)) return QE_ENOMEM;
     size_t o = 0;
-    for (long k = 0; k < len; k++) o += tok_utf8_put((uint32_t)e->cps[k], e->nfc + o);
+    for (size_t k = 0; k < len; k++) o += tok_utf8_put((uint32_t)d[k], e->nfc + o);
     *out = e->nfc;
     *outn = o;
     return 0;

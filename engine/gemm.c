@@ -1,0 +1,130 @@
+/*
+ * gemm.c - Y = X · Wᵀ for prompt-sized batches (T >= 32 token rows), with
+ * an AVX-512 micro-kernel; the portable path is OpenBLAS sgemm (forward.c).
+ *
+ * Why our own: prompt processing dominates extraction (every document is
+ * a prefill), and the OpenBLAS build may be pinned to its AVX2 kernels
+ * (OPENBLAS_CORETYPE), which use half of an AVX-512 core's FMA width. The
+ * weights also arrive as F16/BF16/Q8_0 rows and have to be converted anyway:
+ * doing it while packing saves a pass.
+ *
+ * Scheme: the output features are taken 32 at a time. Their weight rows are
+ * converted to F32 and packed as a panel P[k][32] (k = input index), which
+ * stays in L2 (n <= 3072: 384 KiB). Then every tile of 12 token rows runs
+ * over k: two 16-float loads of P, 12 broadcasts of X, 24 FMAs into 24
+ * accumulator registers. Rows past d in the last panel are zero-padded and
+ * never stored. Activations stay F32, as everywhere in the engine.
+ */
+#include "kernels.h"
+#include "gguf.h"
+#include "quant.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define GEMM_NR 32
+#define GEMM_MR 12
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+/* Converts rows [r, r + 32) (fewer at the end) of W into panel[k * 32 + j]. */
+static void pack_panel(int type, const void *W, size_t row_bytes, int n, int r, int rows, float *panel,
+                       float *tmp)
+{
+    for (int j = 0; j < GEMM_NR; j++) {
+        if (j < rows) {
+            const void *src = (const char *)W + (size_t)(r + j) * row_bytes;
+            const float *f;
+            if (type == GGML_TYPE_F32) {
+                f = src;
+            } else {
+                qe_dequantize_row(type, src, tmp, n);
+                f = tmp;
+            }
+            for (int k = 0; k < n; k++) panel[(size_t)k * GEMM_NR + j] = f[k];
+        } else {
+            for (int k = 0; k < n; k++) panel[(size_t)k * GEMM_NR + j] = 0.0f;
+        }
+    }
+}
+
+/* C[MR x 32] for MR token rows starting at X (stride n), Y (stride ldy,
+ * columns c0..c0+cols). MR is a compile-time constant per instance so the
+ * accumulators live in registers. */
+#define GEMM_TILE(MR)                                                                       \
+    AVX512 static void tile_##MR(const float *panel, const float *X, int n, float *Y,      \
+                                 int ldy, __mmask16 m0, __mmask16 m1)                      \
+    {                                                                                       \
+        __m512 c0[MR], c1[MR];                                                              \
+        _Pragma("GCC unroll 12")                                                            \
+        for (int i = 0; i < MR; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); } \
+        for (int k = 0; k < n; k++) {                                                       \
+            __m512 b0 = _mm512_loadu_ps(panel + (size_t)k * GEMM_NR);                       \
+            __m512 b1 = _mm512_loadu_ps(panel + (size_t)k * GEMM_NR + 16);                  \
+            _Pragma("GCC unroll 12")                                                        \
+            for (int i = 0; i < MR; i++) {                                                  \
+                __m512 a = _mm512_set1_ps(X[(size_t)i * n + k]);                            \
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);                                      \
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);                                      \
+            }                                                                               \
+        }                                                                                   \
+        _Pragma("GCC unroll 12")                                                            \
+        for (int i = 0; i < MR; i++) {                                                      \
+            _mm512_mask_storeu_ps(Y + (size_t)i * ldy, m0, c0[i]);                          \
+            _mm512_mask_storeu_ps(Y + (size_t)i * ldy + 16, m1, c1[i]);                     \
+        }                                                                                   \
+    }
+
+GEMM_TILE(12)
+GEMM_TILE(4)
+GEMM_TILE(1)
+
+AVX512 static void gemm_avx512(int type, const void *W, size_t row_bytes, int n, const float *X, int T,
+                               float *Y, int ldy, int r0, int r1, float *scratch)
+{
+    float *panel = scratch, *tmp = scratch + (size_t)n * GEMM_NR;
+    for (int r = r0; r < r1; r += GEMM_NR) {
+        int rows = r1 - r < GEMM_NR ? r1 - r : GEMM_NR;
+        pack_panel(type, W, row_bytes, n, r, rows, panel, tmp);
+        __mmask16 m0 = (__mmask16)(rows >= 16 ? 0xffff : (1u << rows) - 1);
+        __mmask16 m1 = (__mmask16)(rows <= 16 ? 0 : rows >= 32 ? 0xffff : (1u << (rows - 16)) - 1);
+        int t = 0;
+        for (; t + 12 <= T; t += 12) tile_12(panel, X + (size_t)t * n, n, Y + (size_t)t * ldy + r, ldy, m0, m1);
+        for (; t + 4 <= T; t += 4) tile_4(panel, X + (size_t)t * n, n, Y + (size_t)t * ldy + r, ldy, m0, m1);
+        for (; t < T; t++) tile_1(panel, X + (size_t)t * n, n, Y + (size_t)t * ldy + r, ldy, m0, m1);
+    }
+}
+
+static int gemm_ok = -1;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+static void gemm_init(void)
+{
+    __builtin_cpu_init();
+    gemm_ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512vl") && !getenv("QUARRY_NO_AVX512") && !getenv("QUARRY_BLAS_GEMM");
+}
+#endif
+
+size_t kern_gemm_scratch_floats(int n)
+{
+    return (size_t)n * 32 + (size_t)n;
+}
+
+int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float *X, int T, float *Y,
+                   int ldy, int r0, int r1, float *scratch)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    pthread_once(&gemm_once, gemm_init);
+    if (!gemm_ok) return 0;
+    if (type != GGML_TYPE_F32 && type != GGML_TYPE_F16 && type != GGML_TYPE_BF16 && type != GGML_TYPE_Q8_0)
+        return 0;
+    gemm_avx512(type, W, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
+    return 1;
+#else
+    return 0;
+#endif
+}
