@@ -131,6 +131,46 @@ static void test_dots(void)
     }
 }
 
+/* The prompt-sized GEMM (when the CPU has it) against the reference dot,
+ * with token counts and row counts that exercise every tile and a partial
+ * panel, for every weight type. */
+static void test_gemm(void)
+{
+    static const int types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0 };
+    static const int Ts[] = { 1, 5, 13, 37 }, ns[] = { 96, 1024 };
+    for (size_t ti = 0; ti < 4; ti++)
+        for (size_t ni = 0; ni < 2; ni++)
+            for (size_t tt = 0; tt < 4; tt++) {
+                int type = types[ti], n = ns[ni], T = Ts[tt], d = 70;
+                size_t rb = qe_row_size(type, n);
+                char *W = malloc(rb * d);
+                float *w = malloc((size_t)n * sizeof *w), *X = malloc((size_t)n * T * sizeof *X);
+                float *Y = malloc((size_t)d * T * sizeof *Y);
+                float *scratch = malloc(kern_gemm_scratch_floats(n) * sizeof *scratch);
+                for (int r = 0; r < d; r++) {
+                    for (int i = 0; i < n; i++) w[i] = nrand() * 0.1f;
+                    qe_quantize_row(type, w, W + r * rb, n);
+                }
+                for (int i = 0; i < n * T; i++) X[i] = nrand();
+                for (int i = 0; i < d * T; i++) Y[i] = -12345.0f;
+                /* rows 3..67 only: the others must stay untouched */
+                if (!kern_gemm_rows(type, W, rb, n, X, T, Y, d, 3, 67, scratch)) {
+                    free(W); free(w); free(X); free(Y); free(scratch);
+                    continue; /* no fast GEMM on this CPU: BLAS is used */
+                }
+                int bad = 0;
+                for (int t = 0; t < T; t++)
+                    for (int r = 0; r < d; r++) {
+                        float got = Y[(size_t)t * d + r];
+                        if (r < 3 || r >= 67) { bad += got != -12345.0f; continue; }
+                        double ref = kern_dot_ref(type, W + r * rb, X + (size_t)t * n, n);
+                        bad += fabs(got - ref) > 1e-5 * n * 0.1 + 1e-5;
+                    }
+                CHECK(bad == 0, "gemm %s n=%d T=%d: %d wrong entries", ggml_type_str(type), n, T, bad);
+                free(W); free(w); free(X); free(Y); free(scratch);
+            }
+}
+
 static void test_elementwise(void)
 {
     int n = 333;
@@ -197,6 +237,7 @@ int main(void)
     test_bf16();
     test_q8_0();
     test_dots();
+    test_gemm();
     test_elementwise();
     test_threadpool();
     printf("%d passed, %d failed\n", checks - failures, failures);
