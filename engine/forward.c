@@ -130,7 +130,8 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->scores, (size_t)p.n_threads * p.n_ctx) ||
         (B >= QE_BLAS_MIN_BATCH && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
-        kv_init(&c->kv, in->n_layer, in->n_head_kv, in->head_dim, p.kv_block_size, p.n_ctx, p.n_seq_max) ||
+        kv_init(&c->kv, p.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, in->n_layer, in->n_head_kv, in->head_dim,
+                p.kv_block_size, p.n_ctx, p.n_seq_max) ||
         !(c->pool = tp_init(p.n_threads))) {
         qe_context_free(c);
         return fail(err, errlen, QE_ENOMEM,
@@ -222,16 +223,16 @@ static void att_worker(void *arg, int ith, int nth)
         /* a block holds block_size consecutive positions of this head
          * contiguously: walk block by block */
         for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
-            const float *k = kv->k + kv_offset(kv, s, p0, j->layer, kvh);
+            const char *k = kv->k + kv_offset(kv, s, p0, j->layer, kvh) * kv->elem;
             int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
-            for (int p = 0; p < m; p++) sc[p0 + p] = kern_dot(GGML_TYPE_F32, k + (size_t)p * hd, q, hd) * scale;
+            for (int p = 0; p < m; p++) sc[p0 + p] = kern_dot(kv->type, k + (size_t)p * hd * kv->elem, q, hd) * scale;
         }
         kern_softmax(sc, npos);
         memset(o, 0, (size_t)hd * sizeof *o);
         for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
-            const float *v = kv->v + kv_offset(kv, s, p0, j->layer, kvh);
+            const char *v = kv->v + kv_offset(kv, s, p0, j->layer, kvh) * kv->elem;
             int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
-            for (int p = 0; p < m; p++) kern_axpy(o, sc[p0 + p], v + (size_t)p * hd, hd);
+            for (int p = 0; p < m; p++) kern_axpy_t(kv->type, o, sc[p0 + p], v + (size_t)p * hd * kv->elem, hd);
         }
     }
 }
@@ -263,9 +264,9 @@ static void qk_worker(void *arg, int ith, int nth)
             float *k = c->k + ((size_t)t * KVH + h) * hd;
             kern_rmsnorm(k, k, j->L->k_norm, hd, in->rms_eps);
             kern_rope_neox(k, hd, cs);
-            size_t off = kv_offset(kv, c->seq[t], c->pos[t], j->layer, h);
-            memcpy(kv->k + off, k, (size_t)hd * sizeof(float));
-            memcpy(kv->v + off, c->v + ((size_t)t * KVH + h) * hd, (size_t)hd * sizeof(float));
+            size_t off = kv_offset(kv, c->seq[t], c->pos[t], j->layer, h) * kv->elem;
+            qe_quantize_row(kv->type, k, kv->k + off, hd);
+            qe_quantize_row(kv->type, c->v + ((size_t)t * KVH + h) * hd, kv->v + off, hd);
         }
     }
 }

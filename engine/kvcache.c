@@ -2,15 +2,18 @@
  * kvcache.c - block allocation for the KV cache (see kvcache.h).
  */
 #include "kvcache.h"
+#include "gguf.h"
 #include "qengine.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int kv_init(kv_cache *kv, int n_layer, int n_kv_head, int head_dim,
+int kv_init(kv_cache *kv, int type, int n_layer, int n_kv_head, int head_dim,
             int block_size, int n_ctx, int n_seq)
 {
     memset(kv, 0, sizeof *kv);
+    kv->type = type;
+    kv->elem = type == GGML_TYPE_F16 ? 2 : 4;
     kv->n_layer = n_layer;
     kv->n_kv_head = n_kv_head;
     kv->head_dim = head_dim;
@@ -19,8 +22,8 @@ int kv_init(kv_cache *kv, int n_layer, int n_kv_head, int head_dim,
     kv->n_seq = n_seq;
     kv->block_floats = (size_t)n_layer * n_kv_head * block_size * head_dim;
     size_t total = kv->block_floats * (size_t)kv->n_blocks;
-    kv->k = malloc(total * sizeof(float));
-    kv->v = malloc(total * sizeof(float));
+    kv->k = malloc(total * kv->elem);
+    kv->v = malloc(total * kv->elem);
     kv->refcnt = calloc((size_t)kv->n_blocks, sizeof(int32_t));
     kv->free_list = malloc((size_t)kv->n_blocks * sizeof(int32_t));
     kv->table = malloc((size_t)kv->n_blocks * n_seq * sizeof(int32_t));
@@ -90,10 +93,9 @@ static int32_t take_block(kv_cache *kv)
 
 static void copy_block(kv_cache *kv, int32_t to, int32_t from)
 {
-    memcpy(kv->k + (size_t)to * kv->block_floats, kv->k + (size_t)from * kv->block_floats,
-           kv->block_floats * sizeof(float));
-    memcpy(kv->v + (size_t)to * kv->block_floats, kv->v + (size_t)from * kv->block_floats,
-           kv->block_floats * sizeof(float));
+    size_t bytes = kv->block_floats * kv->elem;
+    memcpy(kv->k + (size_t)to * bytes, kv->k + (size_t)from * bytes, bytes);
+    memcpy(kv->v + (size_t)to * bytes, kv->v + (size_t)from * bytes, bytes);
 }
 
 int kv_copy_prefix(kv_cache *kv, int src, int dst, int n)

@@ -17,8 +17,10 @@
 typedef struct {
     int n_layer, n_kv_head, head_dim;
     int block_size, n_blocks, n_seq;
-    float *k, *v;          /* n_blocks blocks of block_floats each */
-    size_t block_floats;   /* n_layer * n_kv_head * block_size * head_dim */
+    int type;              /* element type: GGML_TYPE_F32 or GGML_TYPE_F16 */
+    size_t elem;           /* bytes per element */
+    char *k, *v;           /* n_blocks blocks of block_floats elements each */
+    size_t block_floats;   /* elements per block: n_layer * n_kv_head * block_size * head_dim */
     int32_t *refcnt;       /* per block; 0 = free */
     int32_t *free_list;    /* stack of free block ids */
     int n_free;
@@ -26,8 +28,9 @@ typedef struct {
     int32_t *seq_len;      /* positions held per sequence */
 } kv_cache;
 
-/* Allocates n_ctx tokens' worth of blocks (rounded up). 0 or QE_ENOMEM. */
-int kv_init(kv_cache *kv, int n_layer, int n_kv_head, int head_dim,
+/* Allocates n_ctx tokens' worth of blocks (rounded up) of elements of
+ * type (GGML_TYPE_F32 or GGML_TYPE_F16). 0 or QE_ENOMEM. */
+int kv_init(kv_cache *kv, int type, int n_layer, int n_kv_head, int head_dim,
             int block_size, int n_ctx, int n_seq);
 void kv_free(kv_cache *kv);
 
@@ -63,7 +66,8 @@ static inline int32_t kv_block_of(const kv_cache *kv, int seq, int pos)
 /* Blocks that writing [from, to) of seq would have to copy (shared ones). */
 int kv_shared_blocks(const kv_cache *kv, int seq, int from, int to);
 
-/* Address of the head_dim floats of (layer, kv_head) at position pos. */
+/* Element offset of the head_dim values of (layer, kv_head) at position pos
+ * (multiply by elem for bytes). */
 static inline size_t kv_offset(const kv_cache *kv, int seq, int pos, int layer, int kvh)
 {
     int32_t blk = kv->table[(size_t)seq * kv->n_blocks + pos / kv->block_size];

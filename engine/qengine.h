@@ -157,6 +157,9 @@ typedef struct {
     int n_batch_max;    /* max entries in one qe_decode() batch */
     int kv_block_size;  /* tokens per KV block */
     int n_threads;      /* <=0: all cores */
+    int kv_f16;         /* 1: keys and values stored as F16 (half the memory),
+                           0: F32 (the default here: exact single streams;
+                           the scheduler defaults to F16) */
 } qe_context_params;
 
 qe_context_params qe_context_default_params(void);
@@ -290,6 +293,7 @@ typedef struct {
     int max_batch_tokens;  /* tokens per forward step */
     int n_threads;         /* <= 0: all cores */
     int prefix_cache;      /* 1: share prompt prefixes between requests */
+    int kv_f16;            /* 1 (default): F16 keys and values; 0: F32 */
 } qe_sched_params;
 
 qe_sched_params qe_sched_default_params(void);

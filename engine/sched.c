@@ -68,7 +68,8 @@ struct qe_sched {
 qe_sched_params qe_sched_default_params(void)
 {
     qe_sched_params p = { .n_seq_max = 8, .kv_budget_mib = 1024, .kv_block_size = 32,
-                          .max_batch_tokens = 512, .n_threads = 0, .prefix_cache = 1 };
+                          .max_batch_tokens = 512, .n_threads = 0, .prefix_cache = 1,
+                          .kv_f16 = 1 };
     return p;
 }
 
@@ -88,7 +89,7 @@ int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *er
     if (!m || !out || p.n_seq_max < 1 || p.kv_block_size < 1 || p.max_batch_tokens < 1 || p.kv_budget_mib < 1)
         return fail(err, errlen, QE_EINVAL, "scheduler parameters out of range");
     const qe_model_info *in = qe_model_get_info(m);
-    double per_tok = 2.0 * in->n_layer * in->n_head_kv * in->head_dim * sizeof(float);
+    double per_tok = 2.0 * in->n_layer * in->n_head_kv * in->head_dim * (p.kv_f16 ? 2 : 4);
     long n_ctx = (long)((double)p.kv_budget_mib * 1048576.0 / per_tok);
     n_ctx -= n_ctx % p.kv_block_size;
     if (n_ctx < (long)p.kv_block_size * p.n_seq_max)
@@ -107,6 +108,7 @@ int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *er
     cp.n_batch_max = p.max_batch_tokens;
     cp.kv_block_size = p.kv_block_size;
     cp.n_threads = p.n_threads;
+    cp.kv_f16 = p.kv_f16;
     int rc = qe_context_init(m, cp, &s->ctx, err, errlen);
     if (rc) { qe_sched_free(s); return rc; }
     s->kv = qe_context_kv(s->ctx);

@@ -31,6 +31,7 @@ static int failures, checks;
 
 static qe_model *M;
 static int V;
+static int g_kv_f16; /* KV element type of new_ctx */
 
 static qe_context *new_ctx(int n_seq, int n_ctx, int n_batch, int block)
 {
@@ -40,6 +41,7 @@ static qe_context *new_ctx(int n_seq, int n_ctx, int n_batch, int block)
     p.n_batch_max = n_batch;
     p.kv_block_size = block;
     p.n_threads = 2;
+    p.kv_f16 = g_kv_f16;
     qe_context *c = NULL;
     char err[256];
     if (qe_context_init(M, p, &c, err, sizeof err)) {
@@ -129,6 +131,17 @@ static void test_batch_invariance(void)
         CHECK(max_diff(l2, a) <= 1e-4 * scale + 1e-5, "interleaved seq 2 vs alone: %g", max_diff(l2, a));
     }
     qe_context_free(c);
+
+    /* F16 keys and values: close to F32 (half-precision rounding of K and
+     * V only), and batch-invariant in the same way */
+    g_kv_f16 = 1;
+    c = new_ctx(2, 512, 128, 16);
+    CHECK(run(c, 0, toks, N, N, b) == 0, "F16 KV, one batch");
+    CHECK(run(c, 1, toks, N, 1, c3) == 0, "F16 KV, token by token");
+    CHECK(max_diff(a, b) <= 2e-3 * scale + 1e-4, "F16 KV vs F32 KV: max diff %g (scale %g)", max_diff(a, b), scale);
+    CHECK(max_diff(b, c3) <= 1e-4 * scale + 1e-5, "F16 KV batch vs token-by-token: %g", max_diff(b, c3));
+    qe_context_free(c);
+    g_kv_f16 = 0;
     free(a); free(b); free(c3);
 }
 

@@ -34,6 +34,7 @@ static qe_model *M;
 
 enum { NREQ = 6, PREFIX = 150, SUFFIX = 20, GEN = 12 };
 static int g_gen = GEN; /* max_tokens of greedy_req */
+static int g_kv_f16 = 1; /* KV element type of new_sched */
 
 typedef struct {
     qe_token out[128];
@@ -76,6 +77,7 @@ static qe_sched *new_sched(int n_seq, int budget_mib, int prefix, int batch)
     p.max_batch_tokens = batch;
     p.prefix_cache = prefix;
     p.n_threads = 2;
+    p.kv_f16 = g_kv_f16;
     qe_sched *s = NULL;
     char err[256];
     if (qe_sched_init(M, p, &s, err, sizeof err)) { fprintf(stderr, "sched: %s\n", err); exit(1); }
@@ -135,17 +137,20 @@ static void test_cache_on_off(void)
 static void test_tiny_budget(void)
 {
     sink ref[NREQ], t[NREQ];
+    qe_sched_stats st;
     g_gen = 100;
+    g_kv_f16 = 0;
     qe_sched *s = new_sched(1, 8, 0, 64);
     run_all(s, ref);
     qe_sched_free(s);
-    /* 1 MiB holds 1024 tokens (64 blocks) of this model's KV (2 layers x 2
-     * heads x 32 x 2 x 4 bytes per token): 6 requests growing to 270 tokens
-     * (17 blocks) each cannot all run at once. Without the prefix cache the
-     * admitted ones outgrow the budget while decoding: pre-emption. */
+    /* With F32 KV, 1 MiB holds 1024 tokens (64 blocks) of this model (2
+     * layers x 2 heads x 32 x 2 x 4 bytes per token): 6 requests growing to
+     * 270 tokens (17 blocks) each cannot all run at once. Without the prefix
+     * cache the admitted ones outgrow the budget while decoding: pre-emption. */
     s = new_sched(6, 1, 0, 256);
+    qe_sched_get_stats(s, &st);
+    CHECK(st.kv_blocks_total == 64, "1 MiB of F32 KV: %d blocks of 16 tokens", st.kv_blocks_total);
     run_all(s, t);
-    qe_sched_stats st;
     qe_sched_get_stats(s, &st);
     for (int i = 0; i < NREQ; i++)
         CHECK(t[i].done == 1 && t[i].status == QE_OK && t[i].n == ref[i].n &&
@@ -185,6 +190,11 @@ static void test_tiny_budget(void)
     r = greedy_req(big, 0, &k);
     CHECK(qe_sched_submit(s, &r) == QE_EINVAL, "empty prompt rejected");
     CHECK(k.done == 0, "rejected requests get no callback");
+    qe_sched_free(s);
+    g_kv_f16 = 1;
+    s = new_sched(6, 1, 0, 256);
+    qe_sched_get_stats(s, &st);
+    CHECK(st.kv_blocks_total == 128, "1 MiB of F16 KV holds twice the tokens: %d blocks", st.kv_blocks_total);
     qe_sched_free(s);
 }
 
