@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "qengine.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,43 @@ static double now_s(void)
 }
 
 static int argmax(const float *x, int n);
+
+/* Memory read bandwidth with nt threads over a buffer larger than any
+ * cache: the bound for decode, which reads every weight once per token. */
+typedef struct { const uint64_t *p; size_t n; uint64_t sum; } bw_part;
+
+static void *bw_read(void *a)
+{
+    bw_part *b = a;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= b->n; i += 4) { s0 += b->p[i]; s1 += b->p[i + 1]; s2 += b->p[i + 2]; s3 += b->p[i + 3]; }
+    b->sum = s0 + s1 + s2 + s3;
+    return NULL;
+}
+
+static double read_bandwidth_gbs(int nt)
+{
+    size_t bytes = (size_t)1 << 30, n = bytes / 8;
+    uint64_t *buf = malloc(bytes);
+    if (!buf) return 0;
+    for (size_t i = 0; i < n; i++) buf[i] = i;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        pthread_t th[64];
+        bw_part parts[64];
+        if (nt > 64) nt = 64;
+        double t0 = now_s();
+        for (int t = 0; t < nt; t++) {
+            parts[t] = (bw_part){ buf + n / nt * t, n / nt, 0 };
+            pthread_create(&th[t], NULL, bw_read, &parts[t]);
+        }
+        for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+        double dt = now_s() - t0;
+        if (bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
+    }
+    free(buf);
+    return best;
+}
 
 typedef struct { double t0, first; } ttft_probe;
 
@@ -179,10 +217,11 @@ int cmd_bench(int argc, char **argv)
     }
     free(toks); free(pos); free(seq);
     qe_context_free(ctx);
-    double bd[3] = {0}, cold = 0, warm = 0;
+    double bd[3] = {0}, cold = 0, warm = 0, bw = 0;
     static const int bsz[3] = { 4, 8, 16 };
     int n_threads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (!rc && full) {
+        bw = read_bandwidth_gbs(n_threads);
         for (int k = 0; k < 3; k++) bd[k] = batch_decode(m, bsz[k], n_gen < 32 ? n_gen : 32, threads);
         qe_sched_params sp = qe_sched_default_params();
         sp.n_seq_max = 2;
@@ -203,13 +242,19 @@ int cmd_bench(int argc, char **argv)
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         double pp = n_prompt / best_prompt, tg = n_gen ? n_gen / best_gen : 0;
+        /* bytes a decode step reads: every layer matrix and the output
+         * matrix, i.e. about the file (tokenizer metadata is small; a tied
+         * embedding is read once, as the output matrix) */
+        double wbytes = (double)in->file_size;
+        double bound = bw > 0 ? bw * 1e9 / wbytes : 0;
         if (json)
             printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},"
-                   "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f}\n",
+                   "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
+                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f}\n",
                    path, in->weight_type_name, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], cold, warm,
-                   ru.ru_maxrss / 1024.0);
+                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0);
         else {
             printf("%s (%s), %d threads\n", path, in->weight_type_name, n_threads);
             printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
@@ -218,6 +263,8 @@ int cmd_bench(int argc, char **argv)
                 for (int k = 0; k < 3; k++) printf("  decode batch %-2d:         %8.2f tok/s aggregate\n", bsz[k], bd[k]);
                 printf("  first token, 1500+300:   %8.1f ms cold, %.1f ms warm prefix (%.1fx)\n", cold, warm,
                        warm > 0 ? cold / warm : 0);
+                printf("  read bandwidth:          %8.2f GB/s -> decode bound %.1f tok/s (%.0f%% reached)\n", bw, bound,
+                       bound > 0 ? 100 * tg / bound : 0);
             }
             printf("  peak RSS:                %8.0f MiB\n", ru.ru_maxrss / 1024.0);
         }
