@@ -3,8 +3,10 @@
 // the same GGUF files in the same run, alternating, 2 threads each.
 //   node bench_compare.mjs --bin BUILD_DIR --model F16.gguf [--model Q8_0.gguf ...]
 //        [--threads 2] [--prompt 512] [--gen 128] [--rounds 2]
-// Prints prompt tok/s and generation tok/s of each and the ratio Quarry / llama.cpp
-// (best of the rounds for each side).
+// Prints prompt tok/s, generation tok/s at batch 1 and aggregate decode tok/s with 8
+// sequences for each, the ratios Quarry / llama.cpp (best of the rounds for each
+// side), and Quarry's own figures: the decode bound from the measured read
+// bandwidth, time to first token with a cold and a warm prefix cache, peak RSS.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,31 +29,43 @@ function quarry(model) {
   const out = execFileSync(path.join(a.bin, "quarry"), ["bench", "--model", model, "--threads", String(a.threads),
     "--prompt", String(a.prompt), "--gen", String(a.gen), "--reps", "2", "--json"], { encoding: "utf8" });
   const j = JSON.parse(out.trim().split("\n").pop());
-  return { pp: j.prompt_tok_s, tg: j.decode_tok_s };
+  return { pp: j.prompt_tok_s, tg: j.decode_tok_s, b8: j.batch_decode_tok_s["8"], j };
 }
 function llama(model) {
   const out = execFileSync("node", [path.join(here, "llama_bench.mjs"), "--model", model, "--threads", String(a.threads),
-    "--prompt", String(a.prompt), "--gen", String(a.gen), "--tests", "pp,tg", "--reps", "2", "--json"],
+    "--prompt", String(a.prompt), "--gen", String(a.gen), "--tests", "pp,tg,par", "--sequences", "8", "--reps", "2", "--json"],
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const j = JSON.parse(out.trim().split("\n").pop());
   const r = j.results;
-  return { pp: r[`pp${a.prompt}`].bestTokPerSec, tg: r[`tg${a.gen}`].bestTokPerSec };
+  const par = Object.keys(r).find((k) => k.startsWith("par8"));
+  return { pp: r[`pp${a.prompt}`].bestTokPerSec, tg: r[`tg${a.gen}`].bestTokPerSec, b8: par ? r[par].bestTokPerSec : 0 };
 }
 
 const rows = [];
 for (const model of a.models) {
-  const best = { q: { pp: 0, tg: 0 }, l: { pp: 0, tg: 0 } };
+  const best = { q: { pp: 0, tg: 0, b8: 0 }, l: { pp: 0, tg: 0, b8: 0 } };
   for (let r = 0; r < a.rounds; r++) {
     for (const [side, fn] of [["q", quarry], ["l", llama]]) {
       const x = fn(model);
       best[side].pp = Math.max(best[side].pp, x.pp);
       best[side].tg = Math.max(best[side].tg, x.tg);
+      best[side].b8 = Math.max(best[side].b8, x.b8);
+      if (x.j) best.qj = x.j;
     }
   }
   rows.push({ model: path.basename(model), ...best });
 }
 const f = (x) => x.toFixed(1).padStart(8);
 console.log(`threads ${a.threads}, prompt ${a.prompt} tokens, generation ${a.gen} tokens, best of ${a.rounds} alternating rounds`);
-console.log(`${"model".padEnd(24)} ${"quarry pp".padStart(10)} ${"llama pp".padStart(10)} ${"ratio".padStart(6)}  ${"quarry tg".padStart(10)} ${"llama tg".padStart(10)} ${"ratio".padStart(6)}`);
+console.log(`${"model".padEnd(24)} ${"quarry pp".padStart(10)} ${"llama pp".padStart(10)} ${"ratio".padStart(6)}  ${"quarry tg".padStart(10)} ${"llama tg".padStart(10)} ${"ratio".padStart(6)}  ${"quarry b8".padStart(10)} ${"llama b8".padStart(10)} ${"ratio".padStart(6)}`);
 for (const r of rows)
-  console.log(`${r.model.padEnd(24)} ${f(r.q.pp)}   ${f(r.l.pp)}   ${(r.q.pp / r.l.pp).toFixed(2).padStart(5)}  ${f(r.q.tg)}   ${f(r.l.tg)}   ${(r.q.tg / r.l.tg).toFixed(2).padStart(5)}`);
+  console.log(`${r.model.padEnd(24)} ${f(r.q.pp)}   ${f(r.l.pp)}   ${(r.q.pp / r.l.pp).toFixed(2).padStart(5)}  ${f(r.q.tg)}   ${f(r.l.tg)}   ${(r.q.tg / r.l.tg).toFixed(2).padStart(5)}  ${f(r.q.b8)}   ${f(r.l.b8)}   ${(r.q.b8 / r.l.b8).toFixed(2).padStart(5)}`);
+console.log("quarry's own: decode bound from read bandwidth, batch-8 vs batch-1, first token cold vs warm prefix, peak RSS");
+for (const r of rows) {
+  const j = r.qj;
+  if (!j) continue;
+  console.log(`${r.model.padEnd(24)} bandwidth ${j.read_bandwidth_gb_s.toFixed(1)} GB/s -> bound ${j.decode_bound_tok_s.toFixed(1)} tok/s ` +
+    `(decode at ${(100 * r.q.tg / j.decode_bound_tok_s).toFixed(0)}%); batch8/batch1 ${(r.q.b8 / r.q.tg).toFixed(2)}x; ` +
+    `ttft ${j.ttft_cold_ms.toFixed(0)} ms cold, ${j.ttft_warm_ms.toFixed(0)} ms warm (${(j.ttft_cold_ms / j.ttft_warm_ms).toFixed(1)}x); ` +
+    `peak RSS ${j.peak_rss_mib.toFixed(0)} MiB (model ${j.model_mib.toFixed(0)} MiB)`);
+}
