@@ -12,5 +12,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_jsonschema_suite(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 
 #endif

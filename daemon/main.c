@@ -16,6 +16,7 @@ static const struct {
     { "tokenize", cmd_tokenize, "print the token ids of stdin text (or --lines of JSON strings)" },
     { "generate", cmd_generate, "generate text from a prompt (raw or --chat)" },
     { "bench", cmd_bench, "measure prompt and decode speed on a model" },
+    { "extract", cmd_extract, "extract structured data from documents with a spec (JSONL records)" },
     { "jsonschema-suite", cmd_jsonschema_suite, "run JSON-Schema-Test-Suite files against the validator" },
 };
 

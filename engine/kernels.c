@@ -1,6 +1,7 @@
 /*
- * kernels.c - dot products over weight rows (F32, F16, BF16, Q8_0) and the
- * small elementwise kernels of the forward pass.
+ * kernels.c - dot products over weight rows (F32, F16, BF16, Q8_0; Q4_K and
+ * Q6_K are in kernels_k.c, registered here) and the small elementwise
+ * kernels of the forward pass.
  *
  * Decode is a memory-bound pass over every weight once per step, so the
  * row kernels read each weight row exactly once and apply it to all inputs
@@ -8,6 +9,7 @@
  * do not round them to Q8_0/BF16, which keeps us closer to exact math.
  */
 #include "kernels.h"
+#include "kernels_k.h"
 #include "gguf.h"
 #include "quant.h"
 
@@ -51,6 +53,8 @@ double kern_dot_ref(int type, const void *row, const float *x, int n)
         }
         break;
     }
+    case GGML_TYPE_Q4_K: acc = kern_dot_q4_K_ref(row, x, n); break;
+    case GGML_TYPE_Q6_K: acc = kern_dot_q6_K_ref(row, x, n); break;
     default:
         break;
     }
@@ -295,7 +299,11 @@ static void axpy_avx512(float *y, float a, const float *x, int n);
 #endif
 static axpy_fn k_axpy = axpy_c;
 static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
-              k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c;
+              k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c,
+              k_dot_q4_K = kern_dot_q4_K_c, k_dot_q6_K = kern_dot_q6_K_c;
+/* k-quants with several inputs: block dequantizers + an F32 multi-input dot */
+static kern_deq_fn k_deq_q4_K = kern_deq_q4_K_c, k_deq_q6_K = kern_deq_q6_K_c;
+static kern_rows_fn k_rows_f32 = kern_rows_f32_c;
 static const char *k_isa = "portable";
 static pthread_once_t k_once = PTHREAD_ONCE_INIT;
 
@@ -309,6 +317,11 @@ static void kern_init_once(void)
         k_dot_f16 = dot_f16_avx2;
         k_dot_bf16 = dot_bf16_avx2;
         k_dot_q8_0 = dot_q8_0_avx2;
+        k_dot_q4_K = kern_dot_q4_K_avx2;
+        k_dot_q6_K = kern_dot_q6_K_avx2;
+        k_deq_q4_K = kern_deq_q4_K_avx2;
+        k_deq_q6_K = kern_deq_q6_K_avx2;
+        k_rows_f32 = kern_rows_f32_avx2;
         k_axpy = axpy_avx2;
         k_isa = "avx2";
     }
@@ -318,6 +331,11 @@ static void kern_init_once(void)
         k_dot_f16 = dot_f16_avx512;
         k_dot_bf16 = dot_bf16_avx512;
         k_dot_q8_0 = dot_q8_0_avx512;
+        k_dot_q4_K = kern_dot_q4_K_avx512;
+        k_dot_q6_K = kern_dot_q6_K_avx512;
+        k_deq_q4_K = kern_deq_q4_K_avx512;
+        k_deq_q6_K = kern_deq_q6_K_avx512;
+        k_rows_f32 = kern_rows_f32_avx512;
         k_axpy = axpy_avx512;
         k_isa = "avx512";
     }
@@ -334,6 +352,8 @@ static inline dot_fn dot_for(int type)
     case GGML_TYPE_F16: return k_dot_f16;
     case GGML_TYPE_BF16: return k_dot_bf16;
     case GGML_TYPE_Q8_0: return k_dot_q8_0;
+    case GGML_TYPE_Q4_K: return k_dot_q4_K;
+    case GGML_TYPE_Q6_K: return k_dot_q6_K;
     default: return NULL;
     }
 }
@@ -349,6 +369,14 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
 {
     if (nb > 1 && kern_matmul_rows_multi(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
         return;
+    if (nb > 1 && (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K)) {
+        /* decoding a k-quant block costs more than applying it: decode
+         * once per block for all nb inputs (kernels_k.c) */
+        kern_matmul_rows_deq(type == GGML_TYPE_Q4_K ? k_deq_q4_K : k_deq_q6_K, k_rows_f32,
+                             type == GGML_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K),
+                             W, row_bytes, n, X, nb, Y, ldy, r0, r1);
+        return;
+    }
     dot_fn f = dot_for(type);
     const char *base = W;
     for (int r = r0; r < r1; r++) {

@@ -66,7 +66,8 @@ static int opt_f32(const gguf_file *f, const char *key, float def, float lo, flo
 
 static int is_matrix_type(int t)
 {
-    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_Q8_0;
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_Q8_0 ||
+           t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K;
 }
 
 /* Finds tensor `name` with shape (ne0, ne1) (ne1 = 0 for a vector, which
@@ -98,7 +99,7 @@ static int bind(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1,
                     gguf_path(f), name, ggml_type_str(t->type));
     if (ne1 != 0 && !is_matrix_type(t->type))
         return fail(err, errlen, QE_EFORMAT,
-                    "%s: tensor %s: type %s is not supported (supported: F32, F16, BF16, Q8_0)",
+                    "%s: tensor %s: type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K)",
                     gguf_path(f), name, ggml_type_str(t->type));
     *out = t;
     return QE_OK;

@@ -1,6 +1,7 @@
 /*
  * quant.c - scalar conversions between float and the weight formats
- * (F16, BF16, Q8_0). These are the reference definitions: the fast kernels
+ * (F16, BF16, Q8_0; Q4_K and Q6_K live in quant_k.c). These are the
+ * reference definitions: the fast kernels
  * in kernels.c must agree with them, and the synthetic model writer uses
  * them to produce files llama.cpp reads identically.
  */
@@ -98,6 +99,14 @@ size_t qe_quantize_row(int type, const float *src, void *dst, int64_t n)
         }
         return (size_t)(n / QK8_0) * sizeof(block_q8_0);
     }
+    case GGML_TYPE_Q4_K:
+        if (n % QK_K) return 0;
+        qe_quantize_q4_K(src, dst, n);
+        return (size_t)(n / QK_K) * sizeof(block_q4_K);
+    case GGML_TYPE_Q6_K:
+        if (n % QK_K) return 0;
+        qe_quantize_q6_K(src, dst, n);
+        return (size_t)(n / QK_K) * sizeof(block_q6_K);
     default:
         return 0;
     }
@@ -128,6 +137,14 @@ int qe_dequantize_row(int type, const void *src, float *dst, int64_t n)
         }
         return 0;
     }
+    case GGML_TYPE_Q4_K:
+        if (n % QK_K) return -1;
+        qe_dequantize_q4_K(src, dst, n);
+        return 0;
+    case GGML_TYPE_Q6_K:
+        if (n % QK_K) return -1;
+        qe_dequantize_q6_K(src, dst, n);
+        return 0;
     default:
         return -1;
     }

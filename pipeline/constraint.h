@@ -7,6 +7,25 @@
  * -INFINITY) every token whose bytes would make the output stop being a
  * prefix of some schema-valid document. In think mode the state waits for
  * "</think>" and constrains only the answer after it.
+ *
+ * The output is compact JSON (no whitespace between tokens; in think mode
+ * up to 4 whitespace bytes may precede the value); properties come in the
+ * schema's order, optional ones may be skipped, and no property beyond the
+ * listed (and required) ones is ever generated. Some keywords (pattern,
+ * format, uniqueItems, oneOf's exclusivity, ...) are not enforced while
+ * generating: validate the result with jsonschema.h. The full list is at
+ * the top of constraint.c.
+ *
+ * Typical loop (one sequence):
+ *     jc_state *st = jc_state_init(g, thinking);
+ *     qe_sampler_add(smp, jc_stage(st));
+ *     for (;;) {
+ *         int n = jc_forced(st, toks, cap);           jump-forward
+ *         if (n == 0) toks[n++] = qe_sampler_sample(smp, logits);
+ *         for each tok: qe_sampler_accept(smp, tok); stop on a stop token
+ *         decode toks[0..n) as ONE batch, logits of the last entry
+ *     }
+ *     qe_sampler_free(smp); jc_state_free(st);
  */
 #ifndef QUARRY_CONSTRAINT_H
 #define QUARRY_CONSTRAINT_H
@@ -41,7 +60,8 @@ qe_sampler_stage *jc_stage(jc_state *s);
 /* Advances the state by a token appended to the sequence. The stage's
  * accept calls it, so code that uses the stage calls qe_sampler_accept for
  * every appended token (sampled or forced) and never this directly.
- * Returns 0, or -1 if the token is not allowed (state unchanged). */
+ * Returns 0, or -1 if the token is not allowed (state unchanged). Stop
+ * tokens are allowed once the document is complete. */
 int jc_accept(jc_state *s, qe_token tok);
 
 /* 1 when the document is complete: no byte can follow, only the stop
@@ -53,7 +73,10 @@ int jc_thinking(const jc_state *s);
 /* Jump-forward: tokens that are the only possible continuation (punctuation,
  * property names, const values), to append without sampling and decode in
  * one batch. Writes at most cap tokens; returns the count (0 = sample). The
- * caller appends them and calls qe_sampler_accept for each. */
+ * caller appends them and calls qe_sampler_accept for each. The tokens are
+ * the tokenizer's own for the forced text, cut where the grammar stops
+ * accepting them; never a stop token (when the document is complete,
+ * sample: only the stop tokens are allowed). 0 while thinking. */
 int jc_forced(jc_state *s, qe_token *out, int cap);
 
 /* ---- additions (tests, benchmarks, prefilled text) ---- */
@@ -82,6 +105,10 @@ int jc_forced_bytes(jc_state *s, char *out, int cap);
  * bits may be NULL. Returns how many are allowed, or a negative code
  * without a model. This is what the sampler stage applies. */
 int jc_mask(jc_state *s, uint64_t *bits);
+
+/* Where the grammar is, for debugging: each head as its frames
+ * ("object #/properties/a p4 a1, string #/... p1 a3 sub0"). */
+int jc_state_describe(const jc_state *s, char *buf, size_t cap);
 
 /* Frees the cached token indexes no grammar uses any more. */
 void jc_vocab_cache_clear(void);

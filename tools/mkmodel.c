@@ -7,6 +7,10 @@
  * exercises the whole engine (and can be compared with llama.cpp) without
  * downloading a model.
  *
+ * --type Q4_K_M mixes types per tensor as llama.cpp's Q4_K_M does (see
+ * mk_tensor_type). k-quant rows hold whole 256-element blocks, so every
+ * weight's row length must then be a multiple of 256.
+ *
  * Weights are generated per row from a PRNG seeded by (seed, tensor name,
  * row), so the output is identical whatever the thread count, and the
  * tensors are produced at write time through the writer's fill callback so
@@ -46,6 +50,8 @@ typedef struct {
     int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab;
     int tied;
     int type;            /* ggml type of the 2-D weights */
+    int q4_k_m;          /* --type Q4_K_M: type is Q4_K, some tensors Q6_K */
+    int embd_type;       /* --token-embd-type, or -1: token_embd.weight's type */
     float scale;         /* std of the weights */
     uint64_t seed;
     int n_ctx;
@@ -78,7 +84,14 @@ static void mk_usage(FILE *fp)
           "  --layers N  --embd N  --heads N  --kv-heads N  --head-dim N  --ffn N\n"
           "  --vocab N             rows of token_embd (>= tokenizer size 151669; default 151936)\n"
           "  --tied | --untied     share token_embd as output (default tied)\n"
-          "  --type F32|F16|BF16|Q8_0   type of the 2-D weights (default F32)\n"
+          "  --type T              type of the 2-D weights: F32 (default), F16, BF16, Q8_0,\n"
+          "                        Q4_K, Q6_K, or Q4_K_M (llama.cpp's mix: Q4_K, with Q6_K for\n"
+          "                        the output / tied token_embd and for attn_v and ffn_down in\n"
+          "                        the first and last eighth of the layers and every third\n"
+          "                        between); k-quants need row lengths that are multiples of 256\n"
+          "  --token-embd-type T   type of token_embd.weight alone (as llama-quantize's\n"
+          "                        --token-embedding-type); untied only, since a tied one is the\n"
+          "                        output matrix too\n"
           "  --scale S             std of the random weights (default 0.1)\n"
           "  --seed N              PRNG seed (default 1)\n"
           "  --ctx N               qwen3.context_length (default 40960)\n"
@@ -110,6 +123,27 @@ static float mk_float(const char *opt, const char *s, float lo, float hi)
     return v;
 }
 
+static int mk_parse_type(const char *opt, const char *v, int *q4_k_m)
+{
+    *q4_k_m = 0;
+    if (!strcmp(v, "F32")) return GGML_TYPE_F32;
+    if (!strcmp(v, "F16")) return GGML_TYPE_F16;
+    if (!strcmp(v, "BF16")) return GGML_TYPE_BF16;
+    if (!strcmp(v, "Q8_0")) return GGML_TYPE_Q8_0;
+    if (!strcmp(v, "Q4_K")) return GGML_TYPE_Q4_K;
+    if (!strcmp(v, "Q6_K")) return GGML_TYPE_Q6_K;
+    if (!strcmp(v, "Q4_K_M") && !strcmp(opt, "--type")) { *q4_k_m = 1; return GGML_TYPE_Q4_K; }
+    mk_die(2, "%s: expected F32, F16, BF16, Q8_0, Q4_K%s, got '%s'", opt,
+           strcmp(opt, "--type") ? " or Q6_K" : ", Q6_K or Q4_K_M", v);
+    return -1;
+}
+
+/* Row length block of a type (1 for the float types). */
+static int mk_block(int type)
+{
+    return type == GGML_TYPE_Q8_0 ? QK8_0 : type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K ? QK_K : 1;
+}
+
 static void mk_parse(int argc, char **argv, mk_opts *o)
 {
     /* shape dims start unset (0) so a preset given after a dim does not
@@ -118,6 +152,7 @@ static void mk_parse(int argc, char **argv, mk_opts *o)
     const char *shape = "tiny";
     memset(o, 0, sizeof *o);
     o->type = GGML_TYPE_F32;
+    o->embd_type = -1;
     o->scale = 0.1f;
     o->seed = 1;
     o->n_ctx = 40960;
@@ -156,13 +191,8 @@ static void mk_parse(int argc, char **argv, mk_opts *o)
         else if (!strcmp(a, "--scale")) o->scale = mk_float(a, v, 0.0f, 1e6f);
         else if (!strcmp(a, "--rope-base")) o->rope_base = mk_float(a, v, 1e-3f, 1e12f);
         else if (!strcmp(a, "--eps")) o->eps = mk_float(a, v, 1e-30f, 1.0f);
-        else if (!strcmp(a, "--type")) {
-            if (!strcmp(v, "F32")) o->type = GGML_TYPE_F32;
-            else if (!strcmp(v, "F16")) o->type = GGML_TYPE_F16;
-            else if (!strcmp(v, "BF16")) o->type = GGML_TYPE_BF16;
-            else if (!strcmp(v, "Q8_0")) o->type = GGML_TYPE_Q8_0;
-            else mk_die(2, "--type: expected F32, F16, BF16 or Q8_0, got '%s'", v);
-        }
+        else if (!strcmp(a, "--type")) o->type = mk_parse_type(a, v, &o->q4_k_m);
+        else if (!strcmp(a, "--token-embd-type")) { int dummy; o->embd_type = mk_parse_type(a, v, &dummy); }
         else mk_die(2, "unknown option '%s' (see --help)", a);
     }
     if (!o->out)
@@ -191,16 +221,26 @@ static void mk_parse(int argc, char **argv, mk_opts *o)
     if ((int64_t)o->n_head * o->head_dim > (1 << 20))
         mk_die(2, "--heads x --head-dim: expected at most %d, got %lld", 1 << 20,
                (long long)o->n_head * o->head_dim);
-    if (o->type == GGML_TYPE_Q8_0) {
-        /* every 2-D weight's row length (ne[0]) must hold whole Q8_0 blocks */
+    if (o->embd_type >= 0 && o->tied)
+        mk_die(2, "--token-embd-type: expected --untied (a tied token_embd is the output matrix and takes --type)");
+    if (o->embd_type >= 0 && o->n_embd % mk_block(o->embd_type))
+        mk_die(2, "--token-embd-type %s: --embd: expected a multiple of %d (%s rows hold whole blocks of %d), got %d",
+               ggml_type_str(o->embd_type), mk_block(o->embd_type), ggml_type_str(o->embd_type),
+               mk_block(o->embd_type), o->n_embd);
+    int block = mk_block(o->type);
+    if (block > 1) {
+        /* every 2-D weight's row length (ne[0]) must hold whole blocks:
+         * embd for token_embd/output/q/k/v/gate/up, heads x head_dim for
+         * attn_output, ffn for ffn_down */
         const struct { const char *what; int64_t n; } rows[] = {
             {"--embd", o->n_embd}, {"--heads x --head-dim", (int64_t)o->n_head * o->head_dim},
             {"--ffn", o->n_ff},
         };
+        const char *tname = o->q4_k_m ? "Q4_K_M" : ggml_type_str(o->type);
         for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-            if (rows[i].n % QK8_0)
-                mk_die(2, "--type Q8_0: %s: expected a multiple of %d (Q8_0 row length), got %lld", rows[i].what,
-                       QK8_0, (long long)rows[i].n);
+            if (rows[i].n % block)
+                mk_die(2, "--type %s: %s: expected a multiple of %d (%s weight rows hold whole blocks of %d), got %lld",
+                       tname, rows[i].what, block, tname, block, (long long)rows[i].n);
     }
 }
 
@@ -551,6 +591,31 @@ static void mk_add(const mk_opts *o, const char *name, int type, int n_dims, int
     t->seed = mk_splitmix(&s) ^ mk_name_hash(name);
 }
 
+/* llama.cpp's "use more bits" rule of its Q4_K_M mix (llama_tensor_get_type,
+ * use_more_bits): the first and last eighth of the layers, and every third
+ * layer in between. */
+static int mk_more_bits(int layer, int n_layer)
+{
+    return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+/* Type of a 2-D weight. --token-embd-type first; then plain types: o->type
+ * everywhere. Q4_K_M, as
+ * llama.cpp's quantizer picks it for a dense model: output.weight Q6_K, and
+ * token_embd.weight too when tied (llama.cpp then quantizes it as the
+ * output), else Q4_K; attn_v and ffn_down Q6_K in the mk_more_bits layers;
+ * the rest Q4_K. */
+static int mk_tensor_type(const mk_opts *o, const char *what, int layer)
+{
+    if (!strcmp(what, "token_embd") && o->embd_type >= 0) return o->embd_type;
+    if (!o->q4_k_m) return o->type;
+    if (!strcmp(what, "output")) return GGML_TYPE_Q6_K;
+    if (!strcmp(what, "token_embd")) return o->tied ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+    if ((!strcmp(what, "attn_v") || !strcmp(what, "ffn_down")) && mk_more_bits(layer, o->n_layer))
+        return GGML_TYPE_Q6_K;
+    return GGML_TYPE_Q4_K;
+}
+
 /* The tensor list in llama.cpp's order; 1-D norms are F32 with 1 + 0.1 N
  * noise so that a wrong norm implementation changes the output. */
 static void mk_plan(const mk_opts *o)
@@ -560,36 +625,44 @@ static void mk_plan(const mk_opts *o)
     if (!mk_tensors) mk_die(1, "out of memory");
     int64_t E = o->n_embd, Q = (int64_t)o->n_head * o->head_dim, KV = (int64_t)o->n_head_kv * o->head_dim;
     int64_t F = o->n_ff, V = o->n_vocab, D = o->head_dim;
-    int wt = o->type;
     float s = o->scale;
-    mk_add(o, "token_embd.weight", wt, 2, E, V, 0, s);
-    for (int l = 0; l < o->n_layer; l++) {
+#define MK_T(what) mk_tensor_type(o, what, l)
+    int l = -1;
+    mk_add(o, "token_embd.weight", MK_T("token_embd"), 2, E, V, 0, s);
+    for (l = 0; l < o->n_layer; l++) {
         char n[64];
 #define MK_L(suffix) (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), n)
         mk_add(o, MK_L("attn_norm.weight"), GGML_TYPE_F32, 1, E, 1, 1.0f, 0.1f);
-        mk_add(o, MK_L("attn_q.weight"), wt, 2, E, Q, 0, s);
-        mk_add(o, MK_L("attn_k.weight"), wt, 2, E, KV, 0, s);
-        mk_add(o, MK_L("attn_v.weight"), wt, 2, E, KV, 0, s);
-        mk_add(o, MK_L("attn_output.weight"), wt, 2, Q, E, 0, s);
+        mk_add(o, MK_L("attn_q.weight"), MK_T("attn_q"), 2, E, Q, 0, s);
+        mk_add(o, MK_L("attn_k.weight"), MK_T("attn_k"), 2, E, KV, 0, s);
+        mk_add(o, MK_L("attn_v.weight"), MK_T("attn_v"), 2, E, KV, 0, s);
+        mk_add(o, MK_L("attn_output.weight"), MK_T("attn_output"), 2, Q, E, 0, s);
         mk_add(o, MK_L("attn_q_norm.weight"), GGML_TYPE_F32, 1, D, 1, 1.0f, 0.1f);
         mk_add(o, MK_L("attn_k_norm.weight"), GGML_TYPE_F32, 1, D, 1, 1.0f, 0.1f);
         mk_add(o, MK_L("ffn_norm.weight"), GGML_TYPE_F32, 1, E, 1, 1.0f, 0.1f);
-        mk_add(o, MK_L("ffn_gate.weight"), wt, 2, E, F, 0, s);
-        mk_add(o, MK_L("ffn_up.weight"), wt, 2, E, F, 0, s);
-        mk_add(o, MK_L("ffn_down.weight"), wt, 2, F, E, 0, s);
+        mk_add(o, MK_L("ffn_gate.weight"), MK_T("ffn_gate"), 2, E, F, 0, s);
+        mk_add(o, MK_L("ffn_up.weight"), MK_T("ffn_up"), 2, E, F, 0, s);
+        mk_add(o, MK_L("ffn_down.weight"), MK_T("ffn_down"), 2, F, E, 0, s);
 #undef MK_L
     }
     mk_add(o, "output_norm.weight", GGML_TYPE_F32, 1, E, 1, 1.0f, 0.1f);
-    if (!o->tied) mk_add(o, "output.weight", wt, 2, E, V, 0, s);
+    if (!o->tied) mk_add(o, "output.weight", MK_T("output"), 2, E, V, 0, s);
+#undef MK_T
 }
 
 /* ------------------------------------------------------------------- main */
 
-static uint32_t mk_file_type(int type)
+/* llama_ftype of general.file_type (informational for llama.cpp: it names
+ * the file's type in its log). All-Q4_K has no ftype of its own: it is
+ * filed as Q4_K_S, "mostly Q4_K". */
+static uint32_t mk_file_type(const mk_opts *o)
 {
-    switch (type) {
+    if (o->q4_k_m) return 15;         /* LLAMA_FTYPE_MOSTLY_Q4_K_M */
+    switch (o->type) {
     case GGML_TYPE_F16: return 1;   /* LLAMA_FTYPE_MOSTLY_F16 */
     case GGML_TYPE_Q8_0: return 7;  /* LLAMA_FTYPE_MOSTLY_Q8_0 */
+    case GGML_TYPE_Q4_K: return 14; /* LLAMA_FTYPE_MOSTLY_Q4_K_S */
+    case GGML_TYPE_Q6_K: return 18; /* LLAMA_FTYPE_MOSTLY_Q6_K */
     case GGML_TYPE_BF16: return 32; /* LLAMA_FTYPE_MOSTLY_BF16 */
     default: return 0;              /* LLAMA_FTYPE_ALL_F32 */
     }
@@ -628,8 +701,9 @@ int main(int argc, char **argv)
     int bad = 0;
     bad |= gguf_writer_set_str(w, "general.architecture", "qwen3");
     bad |= gguf_writer_set_str(w, "general.name", name);
-    bad |= gguf_writer_set_u32(w, "general.file_type", mk_file_type(o.type));
-    if (o.type == GGML_TYPE_Q8_0) bad |= gguf_writer_set_u32(w, "general.quantization_version", 2);
+    bad |= gguf_writer_set_u32(w, "general.file_type", mk_file_type(&o));
+    if (o.type == GGML_TYPE_Q8_0 || o.type == GGML_TYPE_Q4_K || o.type == GGML_TYPE_Q6_K)
+        bad |= gguf_writer_set_u32(w, "general.quantization_version", 2);
     bad |= gguf_writer_set_u32(w, "qwen3.block_count", (uint32_t)o.n_layer);
     bad |= gguf_writer_set_u32(w, "qwen3.context_length", (uint32_t)o.n_ctx);
     bad |= gguf_writer_set_u32(w, "qwen3.embedding_length", (uint32_t)o.n_embd);
@@ -672,7 +746,7 @@ int main(int argc, char **argv)
     double size = stat(o.out, &st) == 0 ? (double)st.st_size : 0;
     printf("%s: qwen3 %s, %d layers, embd %d, heads %d/%d, head_dim %d, ffn %d, vocab %d, %s, "
            "%.1fM params, %.1f MiB, %.1f s\n",
-           o.out, ggml_type_str(o.type), o.n_layer, o.n_embd, o.n_head, o.n_head_kv, o.head_dim, o.n_ff,
+           o.out, o.q4_k_m ? "Q4_K_M" : ggml_type_str(o.type), o.n_layer, o.n_embd, o.n_head, o.n_head_kv, o.head_dim, o.n_ff,
            o.n_vocab, o.tied ? "tied" : "untied", (double)n_params / 1e6, size / (1024.0 * 1024.0),
            mk_now() - t0);
     return 0;

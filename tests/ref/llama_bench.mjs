@@ -278,10 +278,11 @@ async function main() {
         process.stdout.write(`llama.cpp ${info.llamaCppRelease ?? "?"} (${info.buildType}) ${info.model} ` +
             `${(info.modelBytes / 1048576).toFixed(1)} MiB, ${a.threads} threads, flash_attn=${info.flashAttentionRequested}->${info.flashAttentionResolved}, ` +
             `KV type ${info.kvCacheKeyType ?? "?"} (1 = F16), load ${info.loadSeconds}s\n`);
-        process.stdout.write(`${w("test", 16)}${w("tokens", 8)}${w("median tok/s", 14)}${w("best tok/s", 12)}${w("step-median tok/s", 19)}${w("runs (s)", 24)}other cores\n`);
+        const rw = Math.max(10, ...Object.values(results).map((r) => r.seconds.join(" ").length + 2));
+        process.stdout.write(`${w("test", 16)}${w("tokens", 8)}${w("median tok/s", 14)}${w("best tok/s", 12)}${w("step-median tok/s", 19)}${w("runs (s)", rw)}other cores\n`);
         for (const [k, r] of Object.entries(results))
             process.stdout.write(`${w(k, 16)}${w(r.tokens, 8)}${w(r.medianTokPerSec.toFixed(2), 14)}${w(r.bestTokPerSec.toFixed(2), 12)}` +
-                `${w(r.stepMedianTokPerSec != null ? r.stepMedianTokPerSec.toFixed(2) : "-", 19)}${w(r.seconds.join(" "), 24)}${r.foreignCpuCores.join(" ")}\n`);
+                `${w(r.stepMedianTokPerSec != null ? r.stepMedianTokPerSec.toFixed(2) : "-", 19)}${w(r.seconds.join(" "), rw)}${r.foreignCpuCores.join(" ")}\n`);
         const busy = Object.values(results).some((r) => r.foreignCpuCores.some((x) => x > 0.1));
         if (busy) process.stdout.write("WARNING: other processes used > 0.1 core during some runs; figures are unreliable\n");
     }

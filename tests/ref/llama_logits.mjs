@@ -14,7 +14,8 @@
 // top-k/top-p/penalties), so the probabilities are a plain softmax of the raw logits.
 //
 // Precision / floor: llama.cpp's addon computes p = expf(l - lmax) / sum in float32, so
-// log(p/pmax) is exact to ~1e-6 while p is a normal float (log ratio > ~ -87) and becomes
+// log(p/pmax) is exact to ~1e-6 while p is a normal float (log ratio > about -75 for a
+// 151936-token vocabulary: p = exp(ratio)/sum must stay > 1.2e-38), loses precision below and becomes
 // -Infinity once expf underflows (~ -104). Consumers (compare_logits.mjs) ignore entries whose
 // reference log ratio is below a floor (default -30), where this is irrelevant anyway.
 //
