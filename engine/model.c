@@ -336,6 +336,13 @@ int qe_tokenize(const qe_model *m, const char *text, size_t len, qe_token *out, 
     return tok_encode(m->vocab, text ? text : "", len, out, cap);
 }
 
+int qe_token_type(const qe_model *m, qe_token id)
+{
+    if (!m || id < 0 || id >= m->info.n_vocab) return -1;
+    /* rows past the tokenizer (padding of the embedding) are unused */
+    return id < tok_n_vocab(m->vocab) ? tok_type(m->vocab, id) : QE_TOKEN_UNUSED;
+}
+
 const char *qe_token_bytes(const qe_model *m, qe_token id, size_t *len)
 {
     return tok_bytes(m->vocab, id, len);

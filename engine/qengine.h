@@ -107,6 +107,18 @@ int qe_tokenize(const qe_model *model, const char *text, size_t len,
  * range. *len receives the byte count. */
 const char *qe_token_bytes(const qe_model *model, qe_token id, size_t *len);
 
+/* What kind of token an id is. Added tokens (<|im_start|>, <think>, ...)
+ * are matched literally in text; UNUSED ids are padding rows past the
+ * tokenizer's vocabulary that nothing produces. */
+typedef enum {
+    QE_TOKEN_NORMAL = 1,        /* byte-level BPE token */
+    QE_TOKEN_CONTROL = 3,       /* special added token (<|im_end|>, ...) */
+    QE_TOKEN_USER_DEFINED = 4,  /* non-special added token (<think>, ...) */
+    QE_TOKEN_UNUSED = 5,        /* padding */
+} qe_token_kind;
+/* The kind of id, or -1 when out of range. */
+int qe_token_type(const qe_model *model, qe_token id);
+
 /* Streaming detokenizer: feeds token ids and emits only complete UTF-8
  * sequences, holding partial bytes back until the next token completes them
  * (or flush, which emits what is held with invalid bytes as U+FFFD). */

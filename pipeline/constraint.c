@@ -65,9 +65,6 @@
  */
 #include "constraint.h"
 #include "jsonschema.h"
-/* qengine.h does not say which ids are added/control tokens; the engine's
- * tokenizer does (tok_type). Only jc_vocab_kind() below uses it. */
-#include "model.h"
 
 #include <limits.h>
 #include <math.h>
@@ -989,8 +986,8 @@ static void jc_vocab_free(jc_vocab *V)
 static int jc_vocab_kind(const qe_model *m, int id, int n_tok)
 {
     if (id >= n_tok) return JC_TK_PAD;
-    int t = tok_type(m->vocab, id);
-    if (t == TOK_TYPE_CONTROL || t == TOK_TYPE_USER_DEFINED || t == TOK_TYPE_UNUSED) return JC_TK_SPECIAL;
+    int t = qe_token_type(m, id);
+    if (t == QE_TOKEN_CONTROL || t == QE_TOKEN_USER_DEFINED || t == QE_TOKEN_UNUSED) return JC_TK_SPECIAL;
     return JC_TK_NORMAL;
 }
 

@@ -81,7 +81,7 @@ static json_t *rand_string(void)
 static json_t *rand_integer(void)
 {
     json_t *s = json_pack("{s:s}", "type", "integer");
-    int lo = rn(400) - 200, hi = lo + rn(500);
+    int lo = rn(400) - 200, hi = lo + 20 + rn(500);   /* wide enough for any multipleOf <= 9 */
     if (rn(2)) json_object_set_new(s, rn(3) ? "minimum" : "exclusiveMinimum", json_integer(lo));
     if (rn(2)) json_object_set_new(s, rn(3) ? "maximum" : "exclusiveMaximum", json_integer(hi + 2));
     if (rn(4) == 0) json_object_set_new(s, "multipleOf", json_integer(1 + rn(9)));
