@@ -16,18 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static qe_model *M;
 static int V;
@@ -316,6 +305,5 @@ int main(int argc, char **argv)
     test_kv_full_and_bad_batches();
     test_sampler();
     qe_model_free(M);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures != 0;
+    return CHECK_SUMMARY();
 }

@@ -14,18 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static uint64_t rng = 88172645463325252ull;
 static double urand(void)
@@ -240,6 +229,5 @@ int main(void)
     test_gemm();
     test_elementwise();
     test_threadpool();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures != 0;
+    return CHECK_SUMMARY();
 }

@@ -17,18 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static qe_model *M;
 
@@ -304,6 +293,5 @@ int main(int argc, char **argv)
     test_forced_and_cancel();
     test_background();
     qe_model_free(M);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures != 0;
+    return CHECK_SUMMARY();
 }
