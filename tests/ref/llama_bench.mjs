@@ -18,7 +18,10 @@
 //      sequence.evaluate() generators, batched by node-llama-cpp's default scheduler; in
 //      practice batches of N-1 with a straggler (~15% more decodes).
 // Everything else is llama.cpp's default: F16 K/V cache, flash attention "auto"
-// (llama.cpp resolves it), mmap. Each test: --warmup untimed runs, then --reps timed
+// (llama.cpp resolves it; "enabled" with this CPU build), mmap, Q8_0 weights repacked
+// (CPU_REPACK). Unlike llama-bench, node-llama-cpp attaches no ggml threadpool, so every
+// llama_decode spawns threads-1 fresh worker threads; timings include the JS wrapper
+// (~0.1-1 ms per step) and greedy sampling over the full vocabulary. Each test: --warmup untimed runs, then --reps timed
 // runs; the table reports the median and the best.
 //
 // Noise: the CPU time other processes used during each timed run is measured (/proc/stat minus
@@ -26,6 +29,7 @@
 // 2 cores, ggml's spin barriers make llama.cpp collapse (10x slower and worse) when anything
 // else runs; --wait-idle S waits up to S seconds before each timed run for a 1 s window in which
 // other processes use < 0.1 core. Treat runs with "other" > ~0.1 as invalid.
+// QB_DEBUG=1 in the environment echoes all llama.cpp log lines to stderr.
 
 import path from "node:path";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
