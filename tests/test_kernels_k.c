@@ -10,6 +10,7 @@
  *    dispatched kern_dot / kern_matmul_rows at several sizes and batch
  *    widths.
  */
+#include "check.h"
 #include "gguf.h"
 #include "kernels.h"
 #include "kernels_k.h"
@@ -19,19 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void)
@@ -417,6 +405,5 @@ int main(void)
     test_quant_error();
     test_impls();
     test_dispatch();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures != 0;
+    return CHECK_SUMMARY();
 }
