@@ -309,9 +309,9 @@ static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errle
     if (!b || b->n < 1 || b->n > c->p.n_batch_max || !b->token || !b->pos || !b->seq)
         return fail(err, errlen, QE_EINVAL, "batch of %d entries: expected 1..%d entries with tokens, positions and sequences",
                     b ? b->n : 0, c->p.n_batch_max);
-    /* expected next position per sequence, counting entries already seen:
-     * kept in logit_row temporarily would alias, so use out_entries as
-     * scratch (n_seq_max may exceed B, so scan instead) */
+    /* a sequence's expected next position is its length plus the entries
+     * of it seen earlier in this batch (a scan: batches are small next to
+     * the work they cause, and it needs no per-sequence scratch) */
     for (int i = 0; i < b->n; i++) {
         qe_token t = b->token[i];
         qe_seq s = b->seq[i];
@@ -339,7 +339,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     const qe_model *m = c->m;
     const qe_model_info *in = &m->info;
     kv_cache *kv = &c->kv;
-    int n = b->n, E = in->n_embd, Q = in->n_head * in->head_dim, KV = in->n_head_kv * in->head_dim;
+    int n = b->n, E = in->n_embd;
 
     /* KV space for every sequence first, so a failure changes nothing.
      * An entry is the last of its sequence in the batch when no later
@@ -400,7 +400,6 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         matmul(c, &L->w_down, c->g, n, c->xn);
         for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
     }
-    (void)Q; (void)KV;
 
     /* logits only for the entries that asked: prefill skips the rest */
     for (int i = 0; i < c->n_out; i++) c->logit_row[c->out_entries[i]] = -1;
