@@ -367,9 +367,12 @@ float kern_dot(int type, const void *row, const float *x, int n)
 void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
                       const float *X, int nb, float *Y, int ldy, int r0, int r1)
 {
-    if (nb > 1 && kern_matmul_rows_multi(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
+    /* Which path runs depends on (type, n, CPU) only, never on nb: each
+     * path computes every (row, input) pair with the same operations
+     * whatever the other inputs are, so results are batch-invariant. */
+    if (kern_matmul_rows_multi(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
         return;
-    if (nb > 1 && (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K)) {
+    if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) {
         /* decoding a k-quant block costs more than applying it: decode
          * once per block for all nb inputs (kernels_k.c) */
         kern_matmul_rows_deq(type == GGML_TYPE_Q4_K ? k_deq_q4_K : k_deq_q6_K, k_rows_f32,

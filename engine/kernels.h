@@ -27,13 +27,17 @@ double kern_dot_ref(int type, const void *row, const float *x, int n);
 /* Y[b][r] = dot(W row r, X[b]) for rows r in [r0, r1) and b in [0, nb):
  * each weight row is read once for all nb inputs, which is what makes
  * small-batch decode cheaper than nb separate matrix-vector products.
- * X is nb rows of n floats (stride n); Y has row stride ldy. */
+ * X is nb rows of n floats (stride n); Y has row stride ldy.
+ * Batch-invariant: Y[b][r] is bitwise the same whatever nb, the other
+ * inputs, b's place in the batch and [r0, r1) are (what the deterministic
+ * mode of the forward pass is built on; tests/test_invariance.c). */
 void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
                       const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
 /* The same with several inputs sharing each converted weight row (see
  * kernels_multi.c); returns 0 without doing anything when no multi-input
- * kernel fits (type, CPU, n % 16), and kern_matmul_rows then falls back. */
+ * kernel fits (type, CPU, n % 16: never nb), and kern_matmul_rows then
+ * falls back. Batch-invariant like kern_matmul_rows, for any nb >= 1. */
 int kern_matmul_rows_multi(int type, const void *W, size_t row_bytes, int n,
                            const float *X, int nb, float *Y, int ldy, int r0, int r1);
 

@@ -105,7 +105,7 @@ int kern_matmul_rows_multi(int type, const void *W, size_t row_bytes, int n,
     pthread_once(&km_once, km_init);
     multi_fn f = type == GGML_TYPE_F32 ? km_f32 : type == GGML_TYPE_F16 ? km_f16
                : type == GGML_TYPE_BF16 ? km_bf16 : type == GGML_TYPE_Q8_0 ? km_q8_0 : NULL;
-    if (!f || nb < 2 || n % 16) return 0;
+    if (!f || nb < 1 || n % 16) return 0;
     const char *base = W;
     float y[KM_GROUP];
     for (int r = r0; r < r1; r++) {

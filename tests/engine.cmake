@@ -35,3 +35,11 @@ add_executable(test_sched ${QUARRY_TESTS_DIR}/test_sched.c)
 target_link_libraries(test_sched PRIVATE qengine)
 add_test(NAME scheduler COMMAND test_sched ${QUARRY_TEST_MODELS}/fwd.gguf)
 set_tests_properties(scheduler PROPERTIES FIXTURES_REQUIRED fwd_model)
+
+# batch invariance of the decode kernels, with the CPU's best kernels and
+# with AVX-512 switched off (the AVX2 / portable paths)
+add_executable(test_invariance ${QUARRY_TESTS_DIR}/test_invariance.c)
+target_link_libraries(test_invariance PRIVATE qengine m)
+add_test(NAME kernels_invariance COMMAND test_invariance)
+add_test(NAME kernels_invariance_noavx512 COMMAND test_invariance)
+set_tests_properties(kernels_invariance_noavx512 PROPERTIES ENVIRONMENT QUARRY_NO_AVX512=1)
