@@ -13,6 +13,7 @@
  *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)
  */
 #include "forward.h"
+#include "attention.h"
 #include "kernels.h"
 #include "kvcache.h"
 #include "model.h"
@@ -50,7 +51,9 @@ struct qe_context {
     float *att;          /* (B, n_head * head_dim) attention output */
     float *g, *u;        /* (B, n_ff) */
     float *rope;         /* (B, head_dim) cos|sin table per entry */
-    float *scores;       /* (n_threads, n_ctx) attention scores */
+    float *scores;       /* (n_threads, ATTN_ROWS * n_ctx) attention scores */
+    attn_tile *tiles;    /* attention work of the batch being run */
+    int n_tiles;
     float *deq;          /* (n_threads, QE_DEQ_FLOATS), or NULL */
     float *logits;       /* (B, n_vocab) */
     int *logit_row;      /* entry -> row of logits, or -1 */
@@ -95,7 +98,7 @@ void qe_context_free(qe_context *c)
     tp_free(c->pool);
     kv_free(&c->kv);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->g); free(c->u); free(c->rope); free(c->scores); free(c->deq);
+    free(c->g); free(c->u); free(c->rope); free(c->scores); free(c->deq); free(c->tiles);
     free(c->logits); free(c->logit_row); free(c->out_entries);
     free(c);
 }
@@ -127,8 +130,9 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->k, (size_t)B * KV) || !ALLOC(c->v, (size_t)B * KV) || !ALLOC(c->att, (size_t)B * Q) ||
         !ALLOC(c->g, (size_t)B * F) || !ALLOC(c->u, (size_t)B * F) ||
         !ALLOC(c->rope, (size_t)B * in->head_dim) ||
-        !ALLOC(c->scores, (size_t)p.n_threads * p.n_ctx) ||
-        (B >= QE_BLAS_MIN_BATCH && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
+        !ALLOC(c->scores, (size_t)p.n_threads * ATTN_ROWS * p.n_ctx) ||
+        !ALLOC(c->tiles, attn_max_tiles(B, in->n_head, in->n_head_kv)) ||
+        (B >= QE_BLAS_MIN_BATCH && !p.deterministic && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
         kv_init(&c->kv, p.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, in->n_layer, in->n_head_kv, in->head_dim,
                 p.kv_block_size, p.n_ctx, p.n_seq_max) ||
@@ -161,7 +165,7 @@ static void mm_worker(void *arg, int ith, int nth)
     int r0, r1;
     tp_split(w->d, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
-    if (j->nb < QE_BLAS_MIN_BATCH) {
+    if (j->nb < QE_BLAS_MIN_BATCH || j->c->p.deterministic) {
         kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1);
         return;
     }
@@ -208,33 +212,14 @@ static void att_worker(void *arg, int ith, int nth)
     att_job *j = arg;
     qe_context *c = j->c;
     const qe_model_info *in = &c->m->info;
-    const kv_cache *kv = &c->kv;
-    int H = in->n_head, hd = in->head_dim, group = in->n_head / in->n_head_kv;
-    int Q = H * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)ith * c->p.n_ctx;
-    int t0, t1;
-    tp_split(c->n * H, ith, nth, &t0, &t1);
-    for (int task = t0; task < t1; task++) {
-        int t = task / H, h = task % H, kvh = h / group;
-        int s = c->seq[t], npos = c->pos[t] + 1;
-        const float *q = c->q + (size_t)t * Q + (size_t)h * hd;
-        float *o = c->att + (size_t)t * Q + (size_t)h * hd;
-        /* a block holds block_size consecutive positions of this head
-         * contiguously: walk block by block */
-        for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
-            const char *k = kv->k + kv_offset(kv, s, p0, j->layer, kvh) * kv->elem;
-            int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
-            for (int p = 0; p < m; p++) sc[p0 + p] = kern_dot(kv->type, k + (size_t)p * hd * kv->elem, q, hd) * scale;
-        }
-        kern_softmax(sc, npos);
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int p0 = 0; p0 < npos; p0 += kv->block_size) {
-            const char *v = kv->v + kv_offset(kv, s, p0, j->layer, kvh) * kv->elem;
-            int m = npos - p0 < kv->block_size ? npos - p0 : kv->block_size;
-            for (int p = 0; p < m; p++) kern_axpy_t(kv->type, o, sc[p0 + p], v + (size_t)p * hd * kv->elem, hd);
-        }
-    }
+    float scale = 1.0f / sqrtf((float)in->head_dim);
+    float *scratch = c->scores + (size_t)ith * ATTN_ROWS * c->p.n_ctx;
+    int a, b;
+    /* split by cost: later tokens of a prefill see more positions */
+    attn_split(c->tiles, c->n_tiles, ith, nth, &a, &b);
+    for (int i = a; i < b; i++)
+        attn_run(&c->kv, j->layer, &c->tiles[i], c->q, in->n_head * in->head_dim, c->pos, c->att, scale,
+                 scratch, c->p.n_ctx);
 }
 
 /* q/k norm + RoPE for every entry, then K and V into the cache. */
@@ -264,9 +249,7 @@ static void qk_worker(void *arg, int ith, int nth)
             float *k = c->k + ((size_t)t * KVH + h) * hd;
             kern_rmsnorm(k, k, j->L->k_norm, hd, in->rms_eps);
             kern_rope_neox(k, hd, cs);
-            size_t off = kv_offset(kv, c->seq[t], c->pos[t], j->layer, h) * kv->elem;
-            qe_quantize_row(kv->type, k, kv->k + off, hd);
-            qe_quantize_row(kv->type, c->v + ((size_t)t * KVH + h) * hd, kv->v + off, hd);
+            attn_store(kv, c->seq[t], c->pos[t], j->layer, h, k, c->v + ((size_t)t * KVH + h) * hd);
         }
     }
 }
@@ -370,6 +353,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     c->tok = b->token;
     c->pos = b->pos;
     c->seq = b->seq;
+    c->n_tiles = attn_plan(n, b->seq, b->pos, in->n_head, in->n_head_kv, c->tiles);
 
     for (int i = 0; i < n; i++) {
         qe_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->token[i] * m->tok_embd.row_bytes,

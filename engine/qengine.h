@@ -172,6 +172,10 @@ typedef struct {
     int kv_f16;         /* 1: keys and values stored as F16 (half the memory),
                            0: F32 (the default here: exact single streams;
                            the scheduler defaults to F16) */
+    int deterministic;  /* 1: logits bitwise identical whatever the batch
+                           composition or prefix-cache state (batches of any
+                           size use the batch-invariant row kernels instead
+                           of the prompt GEMM: prompts run slower) */
 } qe_context_params;
 
 qe_context_params qe_context_default_params(void);
@@ -306,6 +310,7 @@ typedef struct {
     int n_threads;         /* <= 0: all cores */
     int prefix_cache;      /* 1: share prompt prefixes between requests */
     int kv_f16;            /* 1 (default): F16 keys and values; 0: F32 */
+    int deterministic;     /* 1: see qe_context_params.deterministic */
 } qe_sched_params;
 
 qe_sched_params qe_sched_default_params(void);

@@ -109,6 +109,7 @@ int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *er
     cp.kv_block_size = p.kv_block_size;
     cp.n_threads = p.n_threads;
     cp.kv_f16 = p.kv_f16;
+    cp.deterministic = p.deterministic;
     int rc = qe_context_init(m, cp, &s->ctx, err, errlen);
     if (rc) { qe_sched_free(s); return rc; }
     s->kv = qe_context_kv(s->ctx);

@@ -43,3 +43,10 @@ target_link_libraries(test_invariance PRIVATE qengine m)
 add_test(NAME kernels_invariance COMMAND test_invariance)
 add_test(NAME kernels_invariance_noavx512 COMMAND test_invariance)
 set_tests_properties(kernels_invariance_noavx512 PROPERTIES ENVIRONMENT QUARRY_NO_AVX512=1)
+
+# attention over the paged KV cache: reference and batch invariance
+add_executable(test_attention ${QUARRY_TESTS_DIR}/test_attention.c)
+target_link_libraries(test_attention PRIVATE qengine m)
+add_test(NAME attention COMMAND test_attention)
+add_test(NAME attention_noavx512 COMMAND test_attention)
+set_tests_properties(attention_noavx512 PROPERTIES ENVIRONMENT QUARRY_NO_AVX512=1)

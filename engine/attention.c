@@ -1,0 +1,422 @@
+/*
+ * attention.c - causal attention over the paged KV cache (see attention.h).
+ *
+ * Layout. Within a block, a (layer, KV head) tile holds block_size
+ * positions. Values are stored [slot][head_dim], as the value pass wants a
+ * row of head_dim per position. Keys are stored transposed, [head_dim][slot]:
+ * the score pass then puts 16 positions in the lanes of a vector and runs
+ * over head_dim with one broadcast of q[d] per row, so there is no
+ * horizontal sum per score and each key vector serves every row of a tile.
+ *
+ * Passes for a tile of R rows (R <= ATTN_ROWS):
+ *  1. scores: S[r][p] = scale * sum_d q[r][d] k[p][d], block by block;
+ *  2. kern_softmax on each row over its own positions (0 .. pos[t]);
+ *  3. values: o[r] = sum_p S[r][p] v[p], p ascending; positions that every
+ *     row of the tile sees are applied to all rows at once, the causal
+ *     tail of each row alone (same order, so the same bits).
+ * The vector paths need head_dim % 16 (AVX-512) or head_dim % 8 and
+ * block_size % 8 (AVX2); other shapes use the portable loops. The choice
+ * depends on the shape and the CPU only, never on the batch.
+ */
+#include "attention.h"
+#include "gguf.h"
+#include "kernels.h"
+#include "quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ATTN_X86 1
+#endif
+
+/* ------------------------------------------------------------------ plan */
+
+int attn_max_tiles(int n, int n_head, int n_head_kv)
+{
+    int group = n_head / n_head_kv;
+    int chunks = (group + ATTN_ROWS - 1) / ATTN_ROWS;
+    return n * n_head_kv * chunks;
+}
+
+int attn_plan(int n, const int32_t *seq, const int32_t *pos, int n_head, int n_head_kv, attn_tile *tiles)
+{
+    int group = n_head / n_head_kv;
+    int chunks = (group + ATTN_ROWS - 1) / ATTN_ROWS;
+    int nh = (group + chunks - 1) / chunks;          /* heads per tile */
+    int tpt = ATTN_ROWS / nh > 0 ? ATTN_ROWS / nh : 1; /* tokens per tile */
+    int count = 0;
+    int64_t cost = 0;
+    for (int t0 = 0; t0 < n;) {
+        /* a run: consecutive entries of one sequence (consecutive positions) */
+        int t1 = t0 + 1;
+        while (t1 < n && seq[t1] == seq[t0]) t1++;
+        for (int kvh = 0; kvh < n_head_kv; kvh++)
+            for (int ta = t0; ta < t1; ta += tpt) {
+                int nt = t1 - ta < tpt ? t1 - ta : tpt;
+                for (int h = 0; h < group; h += nh) {
+                    attn_tile *tl = &tiles[count++];
+                    tl->seq = seq[t0];
+                    tl->kvh = kvh;
+                    tl->t0 = ta;
+                    tl->nt = nt;
+                    tl->h0 = kvh * group + h;
+                    tl->nh = group - h < nh ? group - h : nh;
+                    /* keys read once per tile, FMAs per row: both count */
+                    cost += (int64_t)(pos[ta + nt - 1] + 1) * (tl->nh * nt + 2);
+                    tl->cost_end = cost;
+                }
+            }
+        t0 = t1;
+    }
+    return count;
+}
+
+void attn_split(const attn_tile *tiles, int n_tiles, int ith, int nth, int *a, int *b)
+{
+    if (n_tiles == 0) { *a = *b = 0; return; }
+    int64_t total = tiles[n_tiles - 1].cost_end;
+    int64_t lo = total * ith / nth, hi = total * (ith + 1) / nth;
+    /* tile i belongs to the thread whose share holds its cost midpoint */
+    int i = 0;
+    while (i < n_tiles && tiles[i].cost_end <= lo) i++;
+    *a = i;
+    while (i < n_tiles && tiles[i].cost_end <= hi) i++;
+    *b = ith == nth - 1 ? n_tiles : i;
+}
+
+/* --------------------------------------------------------------- storage */
+
+static inline size_t tile_base(const kv_cache *kv, int seq, int pos, int layer, int kvh)
+{
+    return kv_offset(kv, seq, pos - pos % kv->block_size, layer, kvh);
+}
+
+void attn_store(kv_cache *kv, int seq, int pos, int layer, int kvh, const float *k, const float *v)
+{
+    int bs = kv->block_size, hd = kv->head_dim, slot = pos % bs;
+    size_t base = tile_base(kv, seq, pos, layer, kvh);
+    if (kv->type == GGML_TYPE_F16) {
+        uint16_t *kt = (uint16_t *)kv->k + base;
+        for (int d = 0; d < hd; d++) kt[(size_t)d * bs + slot] = qe_f32_to_fp16(k[d]);
+    } else {
+        float *kt = (float *)kv->k + base;
+        for (int d = 0; d < hd; d++) kt[(size_t)d * bs + slot] = k[d];
+    }
+    qe_quantize_row(kv->type, v, kv->v + (base + (size_t)slot * hd) * kv->elem, hd);
+}
+
+static inline float kv_get(const kv_cache *kv, const char *p, size_t i)
+{
+    return kv->type == GGML_TYPE_F16 ? qe_fp16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+void attn_ref(const kv_cache *kv, int layer, int seq, int kvh, int npos, const float *q, float scale, float *out)
+{
+    int bs = kv->block_size, hd = kv->head_dim;
+    double *s = malloc(sizeof(double) * npos), mx = -INFINITY, sum = 0;
+    for (int p = 0; p < npos; p++) {
+        const char *kt = kv->k + tile_base(kv, seq, p, layer, kvh) * kv->elem;
+        double acc = 0;
+        for (int d = 0; d < hd; d++) acc += (double)q[d] * kv_get(kv, kt, (size_t)d * bs + p % bs);
+        s[p] = acc * scale;
+        if (s[p] > mx) mx = s[p];
+    }
+    for (int p = 0; p < npos; p++) { s[p] = exp(s[p] - mx); sum += s[p]; }
+    for (int d = 0; d < hd; d++) {
+        double acc = 0;
+        for (int p = 0; p < npos; p++) {
+            const char *vt = kv->v + tile_base(kv, seq, p, layer, kvh) * kv->elem;
+            acc += s[p] * kv_get(kv, vt, (size_t)(p % bs) * hd + d);
+        }
+        out[d] = (float)(acc / sum);
+    }
+    free(s);
+}
+
+/* --------------------------------------------------------------- kernels */
+
+/* scores of R rows against slots [0, m) of one key tile:
+ * S[r][slot] = scale * dot(q[r], key slot) */
+typedef void (*scores_fn)(const kv_cache *kv, const char *kt, int m, const float *const *q, int R,
+                          float scale, float *const *S);
+/* o[r][0..hd) = fma chain of w[r][p] * value p over slots [a, b), in order */
+typedef void (*values_fn)(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
+                          float *const *o);
+
+static void scores_c(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
+                     float *const *S)
+{
+    int bs = kv->block_size, hd = kv->head_dim;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < m; s++) {
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++) acc += q[r][d] * kv_get(kv, kt, (size_t)d * bs + s);
+            S[r][s] = acc * scale;
+        }
+}
+
+static void values_c(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
+                     float *const *o)
+{
+    int hd = kv->head_dim;
+    for (int r = 0; r < R; r++)
+        for (int p = a; p < b; p++)
+            for (int d = 0; d < hd; d++) o[r][d] += w[r][p] * kv_get(kv, vt, (size_t)p * hd + d);
+}
+
+#ifdef ATTN_X86
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* One instance per row count, so the accumulators stay in registers. */
+#define SCORES512(R)                                                                              \
+    AVX512 static void scores512_##R(const kv_cache *kv, const char *kt, int m, const float *const *q, \
+                                     float scale, float *const *S)                               \
+    {                                                                                             \
+        int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
+        __m512 vs = _mm512_set1_ps(scale);                                                        \
+        for (int c = 0; c < m; c += 16) {                                                         \
+            __mmask16 mk = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
+            __m512 acc[R];                                                                        \
+            for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();                             \
+            for (int d = 0; d < hd; d++) {                                                        \
+                size_t i = (size_t)d * bs + c;                                                    \
+                __m512 k = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, (const uint16_t *)kt + i)) \
+                               : _mm512_maskz_loadu_ps(mk, (const float *)kt + i);                \
+                for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][d]), k, acc[r]); \
+            }                                                                                     \
+            for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(S[r] + c, mk, _mm512_mul_ps(acc[r], vs)); \
+        }                                                                                         \
+    }
+
+/* head_dim in chunks of 64 (4 vectors x R rows of accumulators) */
+#define VALUES512(R)                                                                              \
+    AVX512 static void values512_##R(const kv_cache *kv, const char *vt, int a, int b,            \
+                                     const float *const *w, float *const *o)                      \
+    {                                                                                             \
+        int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
+        for (int dc = 0; dc < hd; dc += 64) {                                                     \
+            int nj = (hd - dc) / 16 < 4 ? (hd - dc) / 16 : 4;                                     \
+            __mmask16 mj[4];                                                                      \
+            for (int j = 0; j < 4; j++) mj[j] = (__mmask16)(j < nj ? 0xffff : 0);                \
+            __m512 acc[R][4];                                                                     \
+            for (int r = 0; r < R; r++)                                                           \
+                for (int j = 0; j < 4; j++) acc[r][j] = _mm512_maskz_loadu_ps(mj[j], o[r] + dc + 16 * j); \
+            for (int p = a; p < b; p++) {                                                         \
+                size_t i = (size_t)p * hd + dc;                                                   \
+                __m512 v[4];                                                                      \
+                for (int j = 0; j < 4; j++)                                                       \
+                    v[j] = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mj[j], (const uint16_t *)vt + i + 16 * j)) \
+                               : _mm512_maskz_loadu_ps(mj[j], (const float *)vt + i + 16 * j);    \
+                for (int r = 0; r < R; r++) {                                                     \
+                    __m512 wr = _mm512_set1_ps(w[r][p]);                                          \
+                    for (int j = 0; j < 4; j++) acc[r][j] = _mm512_fmadd_ps(wr, v[j], acc[r][j]); \
+                }                                                                                 \
+            }                                                                                     \
+            for (int r = 0; r < R; r++)                                                           \
+                for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(o[r] + dc + 16 * j, mj[j], acc[r][j]); \
+        }                                                                                         \
+    }
+
+SCORES512(1) SCORES512(2) SCORES512(3) SCORES512(4) SCORES512(5) SCORES512(6)
+VALUES512(1) VALUES512(2) VALUES512(3) VALUES512(4) VALUES512(5) VALUES512(6)
+
+static void scores_avx512(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
+                          float *const *S)
+{
+    switch (R) {
+    case 1: scores512_1(kv, kt, m, q, scale, S); break;
+    case 2: scores512_2(kv, kt, m, q, scale, S); break;
+    case 3: scores512_3(kv, kt, m, q, scale, S); break;
+    case 4: scores512_4(kv, kt, m, q, scale, S); break;
+    case 5: scores512_5(kv, kt, m, q, scale, S); break;
+    default: scores512_6(kv, kt, m, q, scale, S); break;
+    }
+}
+
+static void values_avx512(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
+                          float *const *o)
+{
+    switch (R) {
+    case 1: values512_1(kv, vt, a, b, w, o); break;
+    case 2: values512_2(kv, vt, a, b, w, o); break;
+    case 3: values512_3(kv, vt, a, b, w, o); break;
+    case 4: values512_4(kv, vt, a, b, w, o); break;
+    case 5: values512_5(kv, vt, a, b, w, o); break;
+    default: values512_6(kv, vt, a, b, w, o); break;
+    }
+}
+
+/* AVX2: 8 positions per vector; block_size % 8 == 0, so the last vector of
+ * a partly filled block stays inside the tile (lanes past m are computed
+ * and dropped). head_dim in chunks of 16 for the value pass. */
+AVX2 static inline __m256 load8(int f16, const char *p, size_t i)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)))
+               : _mm256_loadu_ps((const float *)p + i);
+}
+
+#define SCORES256(R)                                                                              \
+    AVX2 static void scores256_##R(const kv_cache *kv, const char *kt, int m, const float *const *q, \
+                                   float scale, float *const *S)                                  \
+    {                                                                                             \
+        int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
+        __m256 vs = _mm256_set1_ps(scale);                                                        \
+        for (int c = 0; c < m; c += 8) {                                                          \
+            __m256 acc[R];                                                                        \
+            for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();                             \
+            for (int d = 0; d < hd; d++) {                                                        \
+                __m256 k = load8(f16, kt, (size_t)d * bs + c);                                    \
+                for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(q[r][d]), k, acc[r]); \
+            }                                                                                     \
+            for (int r = 0; r < R; r++) {                                                         \
+                float tmp[8];                                                                     \
+                _mm256_storeu_ps(tmp, _mm256_mul_ps(acc[r], vs));                                 \
+                memcpy(S[r] + c, tmp, sizeof(float) * (m - c < 8 ? m - c : 8));                  \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+#define VALUES256(R)                                                                              \
+    AVX2 static void values256_##R(const kv_cache *kv, const char *vt, int a, int b,              \
+                                   const float *const *w, float *const *o)                        \
+    {                                                                                             \
+        int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
+        for (int dc = 0; dc < hd; dc += 16) {                                                     \
+            int two = hd - dc >= 16;                                                              \
+            __m256 acc[R][2];                                                                     \
+            for (int r = 0; r < R; r++) {                                                         \
+                acc[r][0] = _mm256_loadu_ps(o[r] + dc);                                           \
+                acc[r][1] = two ? _mm256_loadu_ps(o[r] + dc + 8) : _mm256_setzero_ps();           \
+            }                                                                                     \
+            for (int p = a; p < b; p++) {                                                         \
+                size_t i = (size_t)p * hd + dc;                                                   \
+                __m256 v0 = load8(f16, vt, i), v1 = two ? load8(f16, vt, i + 8) : _mm256_setzero_ps(); \
+                for (int r = 0; r < R; r++) {                                                     \
+                    __m256 wr = _mm256_set1_ps(w[r][p]);                                          \
+                    acc[r][0] = _mm256_fmadd_ps(wr, v0, acc[r][0]);                               \
+                    acc[r][1] = _mm256_fmadd_ps(wr, v1, acc[r][1]);                               \
+                }                                                                                 \
+            }                                                                                     \
+            for (int r = 0; r < R; r++) {                                                         \
+                _mm256_storeu_ps(o[r] + dc, acc[r][0]);                                           \
+                if (two) _mm256_storeu_ps(o[r] + dc + 8, acc[r][1]);                              \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+SCORES256(1) SCORES256(2) SCORES256(3) SCORES256(4) SCORES256(5) SCORES256(6)
+VALUES256(1) VALUES256(2) VALUES256(3) VALUES256(4) VALUES256(5) VALUES256(6)
+
+static void scores_avx2(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
+                        float *const *S)
+{
+    switch (R) {
+    case 1: scores256_1(kv, kt, m, q, scale, S); break;
+    case 2: scores256_2(kv, kt, m, q, scale, S); break;
+    case 3: scores256_3(kv, kt, m, q, scale, S); break;
+    case 4: scores256_4(kv, kt, m, q, scale, S); break;
+    case 5: scores256_5(kv, kt, m, q, scale, S); break;
+    default: scores256_6(kv, kt, m, q, scale, S); break;
+    }
+}
+
+static void values_avx2(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
+                        float *const *o)
+{
+    switch (R) {
+    case 1: values256_1(kv, vt, a, b, w, o); break;
+    case 2: values256_2(kv, vt, a, b, w, o); break;
+    case 3: values256_3(kv, vt, a, b, w, o); break;
+    case 4: values256_4(kv, vt, a, b, w, o); break;
+    case 5: values256_5(kv, vt, a, b, w, o); break;
+    default: values256_6(kv, vt, a, b, w, o); break;
+    }
+}
+#endif
+
+static int have_avx512 = 0, have_avx2 = 0;
+static pthread_once_t attn_once = PTHREAD_ONCE_INIT;
+
+static void attn_init(void)
+{
+#ifdef ATTN_X86
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") && !getenv("QUARRY_NO_AVX512");
+#endif
+}
+
+static void pick(const kv_cache *kv, scores_fn *sf, values_fn *vf)
+{
+    pthread_once(&attn_once, attn_init);
+    *sf = scores_c;
+    *vf = values_c;
+#ifdef ATTN_X86
+    if (have_avx512 && kv->head_dim % 16 == 0) {
+        *sf = scores_avx512;
+        *vf = values_avx512;
+    } else if (have_avx2 && kv->head_dim % 8 == 0 && kv->block_size % 8 == 0) {
+        *sf = scores_avx2;
+        *vf = values_avx2;
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------- run */
+
+void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q, int ldq,
+              const int32_t *pos, float *out, float scale, float *scratch, int n_ctx)
+{
+    scores_fn sf;
+    values_fn vf;
+    pick(kv, &sf, &vf);
+    int hd = kv->head_dim, bs = kv->block_size;
+    int R = tl->nt * tl->nh;
+    if (R < 1 || R > ATTN_ROWS) return;
+    const float *qr[ATTN_ROWS];
+    float *orow[ATTN_ROWS], *S[ATTN_ROWS];
+    int npos[ATTN_ROWS];
+    for (int i = 0; i < R; i++) {
+        int t = tl->t0 + i / tl->nh, h = tl->h0 + i % tl->nh;
+        qr[i] = q + (size_t)t * ldq + (size_t)h * hd;
+        orow[i] = out + (size_t)t * ldq + (size_t)h * hd;
+        S[i] = scratch + (size_t)i * n_ctx;
+        npos[i] = pos[t] + 1;
+    }
+    /* rows are token-major: the first row sees the fewest positions */
+    int nmin = npos[0], nmax = npos[R - 1];
+
+    float *Sb[ATTN_ROWS];
+    for (int p0 = 0; p0 < nmax; p0 += bs) {
+        const char *kt = kv->k + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
+        int m = nmax - p0 < bs ? nmax - p0 : bs;
+        for (int i = 0; i < R; i++) Sb[i] = S[i] + p0;
+        sf(kv, kt, m, qr, R, scale, Sb);
+    }
+    for (int i = 0; i < R; i++) {
+        kern_softmax(S[i], npos[i]);
+        memset(orow[i], 0, sizeof(float) * hd);
+    }
+    const float *Sw[ATTN_ROWS];
+    for (int i = 0; i < R; i++) Sw[i] = S[i];
+    for (int p0 = 0; p0 < nmax; p0 += bs) {
+        const char *vt = kv->v + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
+        /* slots within this block, as offsets from p0 (w rows shifted so
+         * that w[r][slot] is the weight of position p0 + slot) */
+        const float *w[ATTN_ROWS];
+        for (int i = 0; i < R; i++) w[i] = Sw[i] + p0;
+        int end = p0 + bs;
+        int common = (nmin < end ? nmin : end) - p0;   /* seen by every row */
+        if (common > 0) vf(kv, vt, 0, common, w, R, orow);
+        for (int i = 0; i < R; i++) {
+            int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
+            if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i]);
+        }
+    }
+}
