@@ -50,3 +50,16 @@ target_link_libraries(test_attention PRIVATE qengine m)
 add_test(NAME attention COMMAND test_attention)
 add_test(NAME attention_noavx512 COMMAND test_attention)
 set_tests_properties(attention_noavx512 PROPERTIES ENVIRONMENT QUARRY_NO_AVX512=1)
+
+# deterministic mode: bitwise equal logits across batch shapes, threads and
+# prefix-cache state, on an F32 and a Q8_0 model
+add_executable(test_determinism ${QUARRY_TESTS_DIR}/test_determinism.c)
+target_link_libraries(test_determinism PRIVATE qengine m)
+add_test(NAME make_test_model_q8
+         COMMAND $<TARGET_FILE:quarry-mkmodel> --out ${QUARRY_TEST_MODELS}/fwd-q8.gguf --type Q8_0
+                 --layers 2 --embd 64 --heads 4 --kv-heads 2 --head-dim 32 --ffn 96 --scale 0.2 --seed 7)
+set_tests_properties(make_test_model_q8 PROPERTIES FIXTURES_SETUP fwd_model_q8)
+add_test(NAME determinism COMMAND test_determinism ${QUARRY_TEST_MODELS}/fwd.gguf)
+set_tests_properties(determinism PROPERTIES FIXTURES_REQUIRED fwd_model)
+add_test(NAME determinism_q8 COMMAND test_determinism ${QUARRY_TEST_MODELS}/fwd-q8.gguf)
+set_tests_properties(determinism_q8 PROPERTIES FIXTURES_REQUIRED fwd_model_q8)
