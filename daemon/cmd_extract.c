@@ -47,6 +47,8 @@ static void extract_usage(FILE *f)
         "  --ctx N               KV cache capacity in tokens (default: sized from the spec)\n"
         "  --no-constraint       decode without the schema constraint\n"
         "  --no-prefix-cache     compute the shared prompt prefix for every attempt\n"
+        "  --deterministic       records independent of batching, --jobs and the prefix\n"
+        "                        cache (prompts run on the decode kernels, more slowly)\n"
         "  --progress | --no-progress   progress line on stderr (default: when a terminal)\n"
         "  --check-spec          load and check the spec, then exit (no model needed)\n"
         "  --spec-keys           print every spec key with type, default and bounds\n"
@@ -173,6 +175,7 @@ int cmd_extract(int argc, char **argv)
         else if (!strcmp(a, "--max-tokens")) bad = cli_int(C, argc, argv, &i, 1, 1 << 20, &p.max_tokens);
         else if (!strcmp(a, "--ctx")) bad = cli_int(C, argc, argv, &i, 256, 1 << 26, &p.n_ctx);
         else if (!strcmp(a, "--no-constraint")) p.constrain = 0;
+        else if (!strcmp(a, "--deterministic")) p.deterministic = 1;
         else if (!strcmp(a, "--no-prefix-cache")) p.prefix_cache = 0;
         else if (!strcmp(a, "--progress")) progress = 1;
         else if (!strcmp(a, "--no-progress")) progress = 0;

@@ -116,7 +116,7 @@ static double ex_now(void)
 
 ex_params ex_default_params(void)
 {
-    ex_params p = { 4, 0, 0, 0, 0, 1, 1 };
+    ex_params p = { 4, 0, 0, 0, 0, 1, 1, 0 };
     return p;
 }
 
@@ -774,6 +774,7 @@ int ex_init(const qe_model *m, const spec *sp, const rec_model *model_id, ex_par
     ex->cp = qe_context_default_params();
     ex->cp.n_seq_max = p.jobs + 1;
     ex->cp.n_threads = p.threads;
+    ex->cp.deterministic = p.deterministic;
     int block = ex->cp.kv_block_size;
     int gen = ex->max_out[0] > ex->max_out[1] ? ex->max_out[0] : ex->max_out[1];
     long per_slot = (long)ex->chunk_tokens + 800 + gen + ex->ps.n_close + 2L * block;

@@ -37,6 +37,7 @@ typedef struct ex_params {
     int max_tokens;    /* > 0: caps both modes' max_tokens */
     int constrain;     /* 1: schema-constrained decoding (constraint.h) */
     int prefix_cache;  /* 1: compute the shared prompt prefix once */
+    int deterministic; /* 1: qe_context_params.deterministic */
 } ex_params;
 
 ex_params ex_default_params(void);

@@ -27,7 +27,7 @@ set_tests_properties(pipeline_prompt PROPERTIES FIXTURES_REQUIRED pipe_model)
 
 # end to end, in three parts so that each stays well under a minute in the
 # sanitizer tree
-foreach(part news ladder inputs)
+foreach(part news ladder inputs determinism)
   add_test(NAME pipeline_extract_${part}
            COMMAND bash ${QUARRY_PIPE_TESTS}/extract_e2e.sh $<TARGET_FILE:quarry>
                    $<TARGET_FILE:test_pipe_records> ${QUARRY_TEST_MODELS}/pipe.gguf

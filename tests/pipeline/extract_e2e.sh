@@ -14,11 +14,14 @@
 #  4. bad documents (JSONL garbage, binary, invalid UTF-8, empty, oversize)
 #     become failure records and never stop the run; exit 1.
 #  5. standard input, unordered output, --no-prefix-cache, usage errors.
+#  6. --deterministic: the same records (but for timings and cache hits)
+#     with one job and no prefix cache as with four jobs sharing the cache.
 # usage: extract_e2e.sh QUARRY TEST_RECORDS MODEL SCHEMAS_DIR TMP_DIR [PARTS]
-# PARTS: which of news, ladder (2, 2b, 3), inputs (4, 5) to run; default all
+# PARTS: which of news, ladder (2, 2b, 3), inputs (4, 5), determinism (6) to
+# run; default all
 # (ctest runs them as three tests so that each stays short).
 set -euo pipefail
-Q=$1 CHECK=$2 MODEL=$3 SCHEMAS=$4 TMP=$5 PARTS=${6:-news,ladder,inputs}
+Q=$1 CHECK=$2 MODEL=$3 SCHEMAS=$4 TMP=$5 PARTS=${6:-news,ladder,inputs,determinism}
 part() { [[ ",$PARTS," == *",$1,"* ]]; }
 SPECS=$(dirname "$0")/specs
 CORPUS=$SCHEMAS/samples/news-sample.jsonl
@@ -151,6 +154,17 @@ rc=0; "$Q" extract --model "$MODEL" --spec "$TMP/bad.yaml" "$CORPUS" 2>"$TMP/err
 rc=0; "$Q" extract --spec "$SCHEMAS/news.yaml" --check-spec 2>/dev/null || rc=$?
 [ "$rc" = 0 ] || fail "--check-spec on news.yaml exited $rc"
 "$Q" extract --spec-keys | grep -q 'think.thinking_budget' || fail "--spec-keys"
+echo "($SECONDS s)"
+fi
+if part determinism; then
+SECONDS=0
+echo "== 6. --deterministic: batching, jobs and the prefix cache change nothing"
+strip() { sed -E 's/"time_ms":[0-9]+//g; s/"prefix_cache_hit_tokens":[0-9]+//g' "$1"; }
+run 0 --spec "$SPECS/mini.yaml" "$CORPUS" --deterministic --jobs 1 --no-prefix-cache --ordered --out "$TMP/det1.jsonl"
+run 0 --spec "$SPECS/mini.yaml" "$CORPUS" --deterministic --jobs 4 --ordered --out "$TMP/det4.jsonl"
+grep -q 'from the prefix cache' "$TMP/stderr" || fail "the second run did not use the prefix cache"
+[ "$(grep -c . "$TMP/det1.jsonl")" = "$N" ] || fail "expected $N records"
+cmp <(strip "$TMP/det1.jsonl") <(strip "$TMP/det4.jsonl") || fail "--deterministic records differ between the runs"
 echo "($SECONDS s)"
 fi
 echo "all extract end-to-end checks passed ($PARTS)"
