@@ -268,19 +268,18 @@ int cmd_bench(int argc, char **argv)
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         double pp = n_prompt / best_prompt, tg = n_gen ? n_gen / best_gen : 0;
-        /* bytes a decode step reads: every layer matrix and the output
-         * matrix, i.e. about the file (tokenizer metadata is small; a tied
-         * embedding is read once, as the output matrix) */
-        double wbytes = (double)in->file_size;
+        /* bytes a decode step reads: the layer and output matrices (an
+         * untied embedding is read one row per token, so not the file) */
+        double wbytes = (double)in->decode_bytes;
         double bound = bw > 0 ? bw * 1e9 / wbytes : 0;
         if (json)
             printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},"
                    "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
-                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"kv_budget_mib\":%d}\n",
+                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d}\n",
                    path, in->weight_type_name, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], cold, warm,
-                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, BENCH_KV_MIB);
+                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB);
         else {
             printf("%s (%s), %d threads\n", path, in->weight_type_name, n_threads);
             printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
@@ -289,8 +288,8 @@ int cmd_bench(int argc, char **argv)
                 for (int k = 0; k < 3; k++) printf("  decode batch %-2d:         %8.2f tok/s aggregate\n", bsz[k], bd[k]);
                 printf("  first token, 1500+300:   %8.1f ms cold, %.1f ms warm prefix (%.1fx)\n", cold, warm,
                        warm > 0 ? cold / warm : 0);
-                printf("  read bandwidth:          %8.2f GB/s -> decode bound %.1f tok/s (%.0f%% reached)\n", bw, bound,
-                       bound > 0 ? 100 * tg / bound : 0);
+                printf("  read bandwidth:          %8.2f GB/s, %.0f MiB read per token -> decode bound %.1f tok/s (%.0f%% reached)\n",
+                       bw, wbytes / 1048576.0, bound, bound > 0 ? 100 * tg / bound : 0);
             }
             double lim = (in->file_size / 1048576.0 + (full ? BENCH_KV_MIB : 0)) * 1.15;
             printf("  peak RSS:                %8.0f MiB (file %.0f MiB + KV budget %d MiB + 15%% = %.0f MiB)\n",

@@ -259,7 +259,11 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         type_count[L->w_gate.type]++;
         type_count[L->w_down.type]++;
         n_params += (uint64_t)E * (2 * Q + 2 * KV + 3 * F + 2) + 2 * in->head_dim;
+        const qe_mat *ms[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (int k = 0; k < 7; k++) in->decode_bytes += (uint64_t)ms[k]->row_bytes * ms[k]->d;
     }
+    /* the output matrix is read whole per token; the embedding one row */
+    in->decode_bytes += (uint64_t)m->output.row_bytes * m->output.d;
     in->weight_type = m->tok_embd.type;
     for (int t = 0; t < GGML_TYPE_COUNT; t++)
         if (type_count[t] > type_count[in->weight_type]) in->weight_type = t;

@@ -70,6 +70,8 @@ typedef struct {
     uint64_t n_params;
     uint64_t file_size;
     int has_chat_template;
+    uint64_t decode_bytes;   /* weight bytes one decode step reads (layer and
+                                output matrices; one embedding row) */
 } qe_model_info;
 
 /* Borrowed; valid for the model's lifetime. */
