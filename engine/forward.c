@@ -150,30 +150,32 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
 
 /* ------------------------------------------------------------------ matmul */
 
+/* Y_i (nb, w_i->d) = X (nb, n) · W_iᵀ for up to 3 matrices sharing the
+ * input (q/k/v, gate/up): one pool dispatch for all, the threads splitting
+ * their concatenated rows. */
+typedef struct {
+    const qe_mat *w;
+    float *Y;
+} mm_out;
+
 typedef struct {
     qe_context *c;
-    const qe_mat *w;
     const float *X;
-    int nb;
-    float *Y;
+    int nb, n_out;
+    mm_out out[3];
 } mm_job;
 
-static void mm_worker(void *arg, int ith, int nth)
+static void mm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
 {
-    mm_job *j = arg;
-    const qe_mat *w = j->w;
-    int r0, r1;
-    tp_split(w->d, ith, nth, &r0, &r1);
-    if (r0 >= r1) return;
-    if (j->nb < QE_BLAS_MIN_BATCH || j->c->p.deterministic) {
-        kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1);
+    if (nb < QE_BLAS_MIN_BATCH || c->p.deterministic) {
+        kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
         return;
     }
-    float *scratch = j->c->deq + (size_t)ith * QE_DEQ_FLOATS;
+    float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
     /* our AVX-512 kernel where the CPU has it (packs and converts the
      * weights itself), else dequantize into scratch and call sgemm */
     if (kern_gemm_scratch_floats(w->n) <= QE_DEQ_FLOATS &&
-        kern_gemm_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->Y, w->d, r0, r1, scratch))
+        kern_gemm_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1, scratch))
         return;
     int chunk = w->type == GGML_TYPE_F32 ? r1 - r0 : (int)(QE_DEQ_FLOATS / (size_t)w->n);
     for (int r = r0; r < r1; r += chunk) {
@@ -188,15 +190,36 @@ static void mm_worker(void *arg, int ith, int nth)
             Wc = scratch;
         }
         /* Y[:, r:r+rows] = X (nb x n) * Wc^T (n x rows) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->nb, rows, w->n, 1.0f, j->X, w->n,
-                    Wc, w->n, 0.0f, j->Y + r, w->d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, rows, w->n, 1.0f, X, w->n,
+                    Wc, w->n, 0.0f, Y + r, w->d);
+    }
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+    mm_job *j = arg;
+    int total = 0;
+    for (int i = 0; i < j->n_out; i++) total += j->out[i].w->d;
+    int g0, g1;
+    tp_split(total, ith, nth, &g0, &g1);
+    for (int i = 0, base = 0; i < j->n_out; base += j->out[i].w->d, i++) {
+        const qe_mat *w = j->out[i].w;
+        int lo = g0 > base ? g0 - base : 0, hi = g1 - base < w->d ? g1 - base : w->d;
+        if (lo < hi) mm_rows(j->c, w, j->X, j->nb, j->out[i].Y, lo, hi, ith);
     }
 }
 
 /* Y (nb, w->d) = X (nb, w->n) · Wᵀ */
 static void matmul(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y)
 {
-    mm_job j = { c, w, X, nb, Y };
+    mm_job j = { c, X, nb, 1, { { w, Y } } };
+    tp_run(c->pool, mm_worker, &j);
+}
+
+static void matmul3(qe_context *c, const float *X, int nb, const qe_mat *w0, float *Y0, const qe_mat *w1, float *Y1,
+                    const qe_mat *w2, float *Y2)
+{
+    mm_job j = { c, X, nb, w2 ? 3 : 2, { { w0, Y0 }, { w1, Y1 }, { w2, Y2 } } };
     tp_run(c->pool, mm_worker, &j);
 }
 
@@ -364,9 +387,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     for (int l = 0; l < in->n_layer; l++) {
         const qe_layer *L = &m->layers[l];
         rmsnorm_rows(c, c->xn, c->x, L->attn_norm);
-        matmul(c, &L->wq, c->xn, n, c->q);
-        matmul(c, &L->wk, c->xn, n, c->k);
-        matmul(c, &L->wv, c->xn, n, c->v);
+        matmul3(c, c->xn, n, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
         /* the cache now holds this batch's keys too, so causal attention
          * within the batch is just "positions <= mine" */
         qk_job qj = { c, L, l };
@@ -377,8 +398,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
 
         rmsnorm_rows(c, c->xn, c->x, L->ffn_norm);
-        matmul(c, &L->w_gate, c->xn, n, c->g);
-        matmul(c, &L->w_up, c->xn, n, c->u);
+        matmul3(c, c->xn, n, &L->w_gate, c->g, &L->w_up, c->u, NULL, NULL);
         ew_job fj = { c, NULL, NULL, NULL, 1 };
         tp_run(c->pool, ew_worker, &fj);
         matmul(c, &L->w_down, c->g, n, c->xn);
