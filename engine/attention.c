@@ -10,7 +10,7 @@
  *
  * Passes for a tile of R rows (R <= ATTN_ROWS):
  *  1. scores: S[r][p] = scale * sum_d q[r][d] k[p][d], block by block;
- *  2. kern_softmax on each row over its own positions (0 .. pos[t]);
+ *  2. softmax on each row over its own positions (0 .. pos[t]);
  *  3. values: o[r] = sum_p S[r][p] v[p], p ascending; positions that every
  *     row of the tile sees are applied to all rows at once, the causal
  *     tail of each row alone (same order, so the same bits).
@@ -173,23 +173,39 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /* One instance per row count, so the accumulators stay in registers. */
+/* Two vectors of 16 positions per pass: two loads per head_dim step feed
+ * 2R FMAs (one vector would leave the loop bound by loads). */
 #define SCORES512(R)                                                                              \
     AVX512 static void scores512_##R(const kv_cache *kv, const char *kt, int m, const float *const *q, \
                                      float scale, float *const *S)                               \
     {                                                                                             \
         int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
         __m512 vs = _mm512_set1_ps(scale);                                                        \
-        for (int c = 0; c < m; c += 16) {                                                         \
-            __mmask16 mk = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
-            __m512 acc[R];                                                                        \
-            for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();                             \
+        for (int c = 0; c < m; c += 32) {                                                         \
+            __mmask16 m0 = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
+            __mmask16 m1 = (__mmask16)(m - c >= 32 ? 0xffff : m - c <= 16 ? 0 : (1u << (m - c - 16)) - 1); \
+            __m512 a0[R], a1[R];                                                                  \
+            for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                      \
             for (int d = 0; d < hd; d++) {                                                        \
                 size_t i = (size_t)d * bs + c;                                                    \
-                __m512 k = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, (const uint16_t *)kt + i)) \
-                               : _mm512_maskz_loadu_ps(mk, (const float *)kt + i);                \
-                for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][d]), k, acc[r]); \
+                __m512 k0, k1;                                                                    \
+                if (f16) {                                                                        \
+                    k0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, (const uint16_t *)kt + i)); \
+                    k1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, (const uint16_t *)kt + i + 16)); \
+                } else {                                                                          \
+                    k0 = _mm512_maskz_loadu_ps(m0, (const float *)kt + i);                        \
+                    k1 = _mm512_maskz_loadu_ps(m1, (const float *)kt + i + 16);                   \
+                }                                                                                 \
+                for (int r = 0; r < R; r++) {                                                     \
+                    __m512 qd = _mm512_set1_ps(q[r][d]);                                          \
+                    a0[r] = _mm512_fmadd_ps(qd, k0, a0[r]);                                       \
+                    a1[r] = _mm512_fmadd_ps(qd, k1, a1[r]);                                       \
+                }                                                                                 \
             }                                                                                     \
-            for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(S[r] + c, mk, _mm512_mul_ps(acc[r], vs)); \
+            for (int r = 0; r < R; r++) {                                                         \
+                _mm512_mask_storeu_ps(S[r] + c, m0, _mm512_mul_ps(a0[r], vs));                    \
+                _mm512_mask_storeu_ps(S[r] + c + 16, m1, _mm512_mul_ps(a1[r], vs));               \
+            }                                                                                     \
         }                                                                                         \
     }
 
@@ -337,6 +353,53 @@ static void values_avx2(const kv_cache *kv, const char *vt, int a, int b, const 
     default: values256_6(kv, vt, a, b, w, o); break;
     }
 }
+/* exp(x) for x <= 0 (softmax arguments): 2^n * e^r with |r| <= ln2/2 and
+ * a degree-7 Taylor polynomial (truncation 6e-9, below float rounding). */
+AVX512 static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));   /* e^-104 is 0 in float */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);   /* ln2, high part */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);       /* ln2, low part */
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* kern_softmax's job, 16 lanes at a time (the scalar expf per score was a
+ * tenth of a prompt's time); the sum in lanes, then across them. */
+AVX512 static void softmax_avx512(float *x, int n)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + i));
+    if (i < n) mx = _mm512_mask_max_ps(mx, (__mmask16)((1u << (n - i)) - 1), mx, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
+    __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), inv));
+    }
+}
 #endif
 
 static int have_avx512 = 0, have_avx2 = 0;
@@ -352,12 +415,14 @@ static void attn_init(void)
 #endif
 }
 
-static void pick(const kv_cache *kv, scores_fn *sf, values_fn *vf)
+static void pick(const kv_cache *kv, scores_fn *sf, values_fn *vf, void (**smf)(float *, int))
 {
     pthread_once(&attn_once, attn_init);
     *sf = scores_c;
     *vf = values_c;
+    *smf = kern_softmax;
 #ifdef ATTN_X86
+    if (have_avx512) *smf = softmax_avx512;
     if (have_avx512 && kv->head_dim % 16 == 0) {
         *sf = scores_avx512;
         *vf = values_avx512;
@@ -375,7 +440,8 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
 {
     scores_fn sf;
     values_fn vf;
-    pick(kv, &sf, &vf);
+    void (*softmax)(float *, int);
+    pick(kv, &sf, &vf, &softmax);
     int hd = kv->head_dim, bs = kv->block_size;
     int R = tl->nt * tl->nh;
     if (R < 1 || R > ATTN_ROWS) return;
@@ -400,7 +466,7 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
         sf(kv, kt, m, qr, R, scale, Sb);
     }
     for (int i = 0; i < R; i++) {
-        kern_softmax(S[i], npos[i]);
+        softmax(S[i], npos[i]);
         memset(orow[i], 0, sizeof(float) * hd);
     }
     const float *Sw[ATTN_ROWS];

@@ -8,7 +8,7 @@
  * and value loaded from the cache serves every row of the tile.
  *
  * Batch-invariant by construction: a row's scores are each one FMA chain
- * over head_dim in order, its softmax is kern_softmax over exactly its
+ * over head_dim in order, its softmax runs over exactly its
  * positions, and its output is one FMA chain over positions in order; no
  * operation mixes rows. Whether a token is decoded alone, in a prefill
  * chunk of any size or beside other sequences, it gets the same bits.
