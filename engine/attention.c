@@ -172,7 +172,8 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
-/* One instance per row count, so the accumulators stay in registers. */
+/* One instance per row count, its loops over rows and vectors unrolled
+ * (GCC -O2 leaves them rolled, and the accumulators then live in memory). */
 /* Two vectors of 16 positions per pass: two loads per head_dim step feed
  * 2R FMAs (one vector would leave the loop bound by loads). */
 #define SCORES512(R)                                                                              \
@@ -185,7 +186,7 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
             __mmask16 m0 = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
             __mmask16 m1 = (__mmask16)(m - c >= 32 ? 0xffff : m - c <= 16 ? 0 : (1u << (m - c - 16)) - 1); \
             __m512 a0[R], a1[R];                                                                  \
-            for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                      \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                      \
             for (int d = 0; d < hd; d++) {                                                        \
                 size_t i = (size_t)d * bs + c;                                                    \
                 __m512 k0, k1;                                                                    \
@@ -196,13 +197,13 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
                     k0 = _mm512_maskz_loadu_ps(m0, (const float *)kt + i);                        \
                     k1 = _mm512_maskz_loadu_ps(m1, (const float *)kt + i + 16);                   \
                 }                                                                                 \
-                for (int r = 0; r < R; r++) {                                                     \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                     \
                     __m512 qd = _mm512_set1_ps(q[r][d]);                                          \
                     a0[r] = _mm512_fmadd_ps(qd, k0, a0[r]);                                       \
                     a1[r] = _mm512_fmadd_ps(qd, k1, a1[r]);                                       \
                 }                                                                                 \
             }                                                                                     \
-            for (int r = 0; r < R; r++) {                                                         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                         \
                 _mm512_mask_storeu_ps(S[r] + c, m0, _mm512_mul_ps(a0[r], vs));                    \
                 _mm512_mask_storeu_ps(S[r] + c + 16, m1, _mm512_mul_ps(a1[r], vs));               \
             }                                                                                     \
@@ -218,23 +219,23 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
         for (int dc = 0; dc < hd; dc += 64) {                                                     \
             int nj = (hd - dc) / 16 < 4 ? (hd - dc) / 16 : 4;                                     \
             __mmask16 mj[4];                                                                      \
-            for (int j = 0; j < 4; j++) mj[j] = (__mmask16)(j < nj ? 0xffff : 0);                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) mj[j] = (__mmask16)(j < nj ? 0xffff : 0);                \
             __m512 acc[R][4];                                                                     \
-            for (int r = 0; r < R; r++)                                                           \
-                for (int j = 0; j < 4; j++) acc[r][j] = _mm512_maskz_loadu_ps(mj[j], o[r] + dc + 16 * j); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                           \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_maskz_loadu_ps(mj[j], o[r] + dc + 16 * j); \
             for (int p = a; p < b; p++) {                                                         \
                 size_t i = (size_t)p * hd + dc;                                                   \
                 __m512 v[4];                                                                      \
-                for (int j = 0; j < 4; j++)                                                       \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                       \
                     v[j] = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mj[j], (const uint16_t *)vt + i + 16 * j)) \
                                : _mm512_maskz_loadu_ps(mj[j], (const float *)vt + i + 16 * j);    \
-                for (int r = 0; r < R; r++) {                                                     \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                     \
                     __m512 wr = _mm512_set1_ps(w[r][p]);                                          \
-                    for (int j = 0; j < 4; j++) acc[r][j] = _mm512_fmadd_ps(wr, v[j], acc[r][j]); \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_fmadd_ps(wr, v[j], acc[r][j]); \
                 }                                                                                 \
             }                                                                                     \
-            for (int r = 0; r < R; r++)                                                           \
-                for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(o[r] + dc + 16 * j, mj[j], acc[r][j]); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                           \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(o[r] + dc + 16 * j, mj[j], acc[r][j]); \
         }                                                                                         \
     }
 
@@ -284,12 +285,12 @@ AVX2 static inline __m256 load8(int f16, const char *p, size_t i)
         __m256 vs = _mm256_set1_ps(scale);                                                        \
         for (int c = 0; c < m; c += 8) {                                                          \
             __m256 acc[R];                                                                        \
-            for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();                             \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();                             \
             for (int d = 0; d < hd; d++) {                                                        \
                 __m256 k = load8(f16, kt, (size_t)d * bs + c);                                    \
-                for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(q[r][d]), k, acc[r]); \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(q[r][d]), k, acc[r]); \
             }                                                                                     \
-            for (int r = 0; r < R; r++) {                                                         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                         \
                 float tmp[8];                                                                     \
                 _mm256_storeu_ps(tmp, _mm256_mul_ps(acc[r], vs));                                 \
                 memcpy(S[r] + c, tmp, sizeof(float) * (m - c < 8 ? m - c : 8));                  \
@@ -305,20 +306,20 @@ AVX2 static inline __m256 load8(int f16, const char *p, size_t i)
         for (int dc = 0; dc < hd; dc += 16) {                                                     \
             int two = hd - dc >= 16;                                                              \
             __m256 acc[R][2];                                                                     \
-            for (int r = 0; r < R; r++) {                                                         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                         \
                 acc[r][0] = _mm256_loadu_ps(o[r] + dc);                                           \
                 acc[r][1] = two ? _mm256_loadu_ps(o[r] + dc + 8) : _mm256_setzero_ps();           \
             }                                                                                     \
             for (int p = a; p < b; p++) {                                                         \
                 size_t i = (size_t)p * hd + dc;                                                   \
                 __m256 v0 = load8(f16, vt, i), v1 = two ? load8(f16, vt, i + 8) : _mm256_setzero_ps(); \
-                for (int r = 0; r < R; r++) {                                                     \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                     \
                     __m256 wr = _mm256_set1_ps(w[r][p]);                                          \
                     acc[r][0] = _mm256_fmadd_ps(wr, v0, acc[r][0]);                               \
                     acc[r][1] = _mm256_fmadd_ps(wr, v1, acc[r][1]);                               \
                 }                                                                                 \
             }                                                                                     \
-            for (int r = 0; r < R; r++) {                                                         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                         \
                 _mm256_storeu_ps(o[r] + dc, acc[r][0]);                                           \
                 if (two) _mm256_storeu_ps(o[r] + dc + 8, acc[r][1]);                              \
             }                                                                                     \

@@ -61,6 +61,35 @@ AVX512 static void transpose16(const float *src, size_t ld, float *dst)
     for (int k = 0; k < 16; k++) _mm512_storeu_ps(dst + (size_t)k * GEMM_NR, r[k]);
 }
 
+/* One weight row to F32, vectorised for the types the GEMM takes (the
+ * same values as qe_dequantize_row: each is one exact conversion, or one
+ * rounded product d * q). */
+AVX512 static void deq_row(int type, const void *src, float *dst, int n)
+{
+    int i = 0;
+    if (type == GGML_TYPE_Q8_0) {
+        const block_q8_0 *b = src;
+        for (int k = 0; k < n / QK8_0; k++) {
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b[k].d));
+            __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[k].qs)));
+            __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[k].qs + 16))));
+            _mm512_storeu_ps(dst + k * QK8_0, _mm512_mul_ps(d, q0));
+            _mm512_storeu_ps(dst + k * QK8_0 + 16, _mm512_mul_ps(d, q1));
+        }
+        return;
+    }
+    if (type == GGML_TYPE_F16) {
+        const uint16_t *h = src;
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    } else if (type == GGML_TYPE_BF16) {
+        const uint16_t *h = src;
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                          _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + i))), 16)));
+    }
+    if (i < n) qe_dequantize_row(type, src, dst, n);   /* odd widths: the reference whole */
+}
+
 /* Converts rows [r, r + 32) (fewer at the end) of W into panel[k * 32 + j]:
  * 16 rows at a time are converted to F32 (tmp: 16 * n floats) and then
  * transposed 16 x 16 in registers (a scalar scatter was a fifth of the
@@ -79,7 +108,7 @@ AVX512 static void pack_panel(int type, const void *W, size_t row_bytes, int n, 
         } else {
             for (int j = 0; j < 16; j++) {
                 if (j < m)
-                    qe_dequantize_row(type, (const char *)W + (size_t)(r + j0 + j) * row_bytes, tmp + (size_t)j * n, n);
+                    deq_row(type, (const char *)W + (size_t)(r + j0 + j) * row_bytes, tmp + (size_t)j * n, n);
                 else
                     memset(tmp + (size_t)j * n, 0, sizeof(float) * n);   /* padding rows, never stored */
             }
