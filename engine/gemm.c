@@ -5,7 +5,7 @@
  * Why our own: prompt processing dominates extraction (every document is
  * a prefill), and the OpenBLAS build may be pinned to its AVX2 kernels
  * (OPENBLAS_CORETYPE), which use half of an AVX-512 core's FMA width. The
- * weights also arrive as F16/BF16/Q8_0 rows and have to be converted anyway:
+ * weights also arrive as F16/BF16/Q8_0/Q4_K/Q6_K rows and have to be converted anyway:
  * doing it while packing saves a pass.
  *
  * Scheme: the output features are taken 32 at a time. Their weight rows are
@@ -87,7 +87,9 @@ AVX512 static void deq_row(int type, const void *src, float *dst, int n)
             _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(
                                           _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + i))), 16)));
     }
-    if (i < n) qe_dequantize_row(type, src, dst, n);   /* odd widths: the reference whole */
+    /* k-quants (their decode is amortised over the prompt's rows) and odd
+     * widths: the reference conversion */
+    if (i < n) qe_dequantize_row(type, src, dst, n);
 }
 
 /* Converts rows [r, r + 32) (fewer at the end) of W into panel[k * 32 + j]:
@@ -191,7 +193,8 @@ int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float
 #if defined(__x86_64__) || defined(__i386__)
     pthread_once(&gemm_once, gemm_init);
     if (!gemm_ok) return 0;
-    if (type != GGML_TYPE_F32 && type != GGML_TYPE_F16 && type != GGML_TYPE_BF16 && type != GGML_TYPE_Q8_0)
+    if (type != GGML_TYPE_F32 && type != GGML_TYPE_F16 && type != GGML_TYPE_BF16 && type != GGML_TYPE_Q8_0 &&
+        type != GGML_TYPE_Q4_K && type != GGML_TYPE_Q6_K)
         return 0;
     gemm_avx512(type, W, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
     return 1;

@@ -125,12 +125,14 @@ static void test_dots(void)
  * panel, for every weight type. */
 static void test_gemm(void)
 {
-    static const int types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0 };
+    static const int types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
+                                 GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
     static const int Ts[] = { 1, 5, 13, 37 }, ns[] = { 96, 1024 };
-    for (size_t ti = 0; ti < 4; ti++)
+    for (size_t ti = 0; ti < 6; ti++)
         for (size_t ni = 0; ni < 2; ni++)
             for (size_t tt = 0; tt < 4; tt++) {
                 int type = types[ti], n = ns[ni], T = Ts[tt], d = 70;
+                if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) n = ni ? 1024 : 256;   /* 256-wide blocks */
                 size_t rb = qe_row_size(type, n);
                 char *W = malloc(rb * d);
                 float *w = malloc((size_t)n * sizeof *w), *X = malloc((size_t)n * T * sizeof *X);
