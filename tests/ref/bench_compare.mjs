@@ -69,3 +69,22 @@ for (const r of rows) {
     `ttft ${j.ttft_cold_ms.toFixed(0)} ms cold, ${j.ttft_warm_ms.toFixed(0)} ms warm (${(j.ttft_cold_ms / j.ttft_warm_ms).toFixed(1)}x); ` +
     `peak RSS ${j.peak_rss_mib.toFixed(0)} MiB (model ${j.model_mib.toFixed(0)} MiB)`);
 }
+// The targets of the throughput issue, each with the figure that meets or
+// misses it.
+console.log("targets (met / MISSED):");
+const mark = (ok) => (ok ? "met   " : "MISSED");
+for (const r of rows) {
+  const j = r.qj;
+  if (!j) continue;
+  const pp = r.q.pp / r.l.pp, tg = r.q.tg / r.l.tg, bound = j.decode_bound_tok_s;
+  const tgOk = tg >= 1.5 || (bound > 0 && r.q.tg >= 0.85 * bound);
+  const b1 = r.q.b8 / r.q.tg, bl = r.q.b8 / r.l.b8, warm = j.ttft_cold_ms / j.ttft_warm_ms;
+  const rssLim = (j.model_mib + (j.kv_budget_mib || 0)) * 1.15;
+  console.log(`${r.model}`);
+  console.log(`  ${mark(pp >= 1.5)} prompt >= 1.5x llama.cpp: ${pp.toFixed(2)}x`);
+  console.log(`  ${mark(tgOk)} decode >= 1.5x llama.cpp (${tg.toFixed(2)}x) or >= 85% of the bound (${(100 * r.q.tg / bound).toFixed(0)}%)`);
+  console.log(`  ${mark(b1 >= 4)} batch 8 >= 4x our batch 1: ${b1.toFixed(2)}x`);
+  console.log(`  ${mark(bl >= 4)} batch 8 >= 4x llama.cpp's 8 sequences: ${bl.toFixed(2)}x`);
+  console.log(`  ${mark(warm >= 4)} warm first token >= 4x faster than cold: ${warm.toFixed(1)}x`);
+  console.log(`  ${mark(j.peak_rss_mib <= rssLim)} peak RSS <= file + KV budget + 15%: ${j.peak_rss_mib.toFixed(0)} <= ${rssLim.toFixed(0)} MiB`);
+}
