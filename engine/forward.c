@@ -198,14 +198,25 @@ static void mm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, floa
 static void mm_worker(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
-    int total = 0;
-    for (int i = 0; i < j->n_out; i++) total += j->out[i].w->d;
-    int g0, g1;
-    tp_split(total, ith, nth, &g0, &g1);
-    for (int i = 0, base = 0; i < j->n_out; base += j->out[i].w->d, i++) {
+    /* Threads split the concatenated rows by cost, not count: decode is
+     * bound by the bytes read (a Q6_K row costs more than a Q4_K one, and
+     * Q4_K_M files mix them within a layer), the GEMM by the row width. */
+    int gemm = j->nb >= QE_BLAS_MIN_BATCH && !j->c->p.deterministic;
+    int64_t cost[3], total = 0;
+    for (int i = 0; i < j->n_out; i++) {
+        cost[i] = gemm ? j->out[i].w->n : (int64_t)j->out[i].w->row_bytes;
+        total += cost[i] * j->out[i].w->d;
+    }
+    int64_t start = total * ith / nth, end = total * (ith + 1) / nth, base = 0;
+    for (int i = 0; i < j->n_out; i++) {
         const qe_mat *w = j->out[i].w;
-        int lo = g0 > base ? g0 - base : 0, hi = g1 - base < w->d ? g1 - base : w->d;
-        if (lo < hi) mm_rows(j->c, w, j->X, j->nb, j->out[i].Y, lo, hi, ith);
+        /* row r is this thread's when its first byte's cost offset falls in [start, end) */
+        int64_t lo = (start - base + cost[i] - 1) / cost[i], hi = (end - base + cost[i] - 1) / cost[i];
+        if (lo < 0) lo = 0;
+        if (hi > w->d) hi = w->d;
+        if (ith == nth - 1 && i == j->n_out - 1) hi = w->d;
+        if (lo < hi) mm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
+        base += cost[i] * w->d;
     }
 }
 
