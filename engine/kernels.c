@@ -301,9 +301,6 @@ static axpy_fn k_axpy = axpy_c;
 static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
               k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c,
               k_dot_q4_K = kern_dot_q4_K_c, k_dot_q6_K = kern_dot_q6_K_c;
-/* k-quants with several inputs: block dequantizers + an F32 multi-input dot */
-static kern_deq_fn k_deq_q4_K = kern_deq_q4_K_c, k_deq_q6_K = kern_deq_q6_K_c;
-static kern_rows_fn k_rows_f32 = kern_rows_f32_c;
 static const char *k_isa = "portable";
 static pthread_once_t k_once = PTHREAD_ONCE_INIT;
 
@@ -319,9 +316,6 @@ static void kern_init_once(void)
         k_dot_q8_0 = dot_q8_0_avx2;
         k_dot_q4_K = kern_dot_q4_K_avx2;
         k_dot_q6_K = kern_dot_q6_K_avx2;
-        k_deq_q4_K = kern_deq_q4_K_avx2;
-        k_deq_q6_K = kern_deq_q6_K_avx2;
-        k_rows_f32 = kern_rows_f32_avx2;
         k_axpy = axpy_avx2;
         k_isa = "avx2";
     }
@@ -333,9 +327,6 @@ static void kern_init_once(void)
         k_dot_q8_0 = dot_q8_0_avx512;
         k_dot_q4_K = kern_dot_q4_K_avx512;
         k_dot_q6_K = kern_dot_q6_K_avx512;
-        k_deq_q4_K = kern_deq_q4_K_avx512;
-        k_deq_q6_K = kern_deq_q6_K_avx512;
-        k_rows_f32 = kern_rows_f32_avx512;
         k_axpy = axpy_avx512;
         k_isa = "avx512";
     }
@@ -372,14 +363,10 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
      * whatever the other inputs are, so results are batch-invariant. */
     if (kern_matmul_rows_multi(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
         return;
-    if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) {
-        /* decoding a k-quant block costs more than applying it: decode
-         * once per block for all nb inputs (kernels_k.c) */
-        kern_matmul_rows_deq(type == GGML_TYPE_Q4_K ? k_deq_q4_K : k_deq_q6_K, k_rows_f32,
-                             type == GGML_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K),
-                             W, row_bytes, n, X, nb, Y, ldy, r0, r1);
+    /* k-quants: tiles of rows x inputs that decode each block once for
+     * all inputs, with their own per-CPU choice (kernels_k.c) */
+    if (kern_matmul_rows_kq(type, W, row_bytes, n, X, nb, Y, ldy, r0, r1))
         return;
-    }
     dot_fn f = dot_for(type);
     const char *base = W;
     for (int r = r0; r < r1; r++) {

@@ -5,10 +5,11 @@
  *    quantizer and dequantizer cannot cancel out);
  *  - quantize -> dequantize error: per-element bounds, and never worse in
  *    total than the plain "scale from the range" quantizer;
- *  - every compiled dot / dequantize / multi-input kernel (portable, AVX2,
- *    AVX-512 where the CPU has them) against the double reference, and the
- *    dispatched kern_dot / kern_matmul_rows at several sizes and batch
- *    widths.
+ *  - every compiled dot kernel and kern_matmul_rows_kq implementation
+ *    (portable, AVX2, AVX-512 where the CPU has them) against the double
+ *    reference, each matrix implementation's batch invariance on its own,
+ *    and the dispatched kern_dot / kern_matmul_rows at several sizes and
+ *    batch widths.
  */
 #include "check.h"
 #include "gguf.h"
@@ -78,7 +79,6 @@ static void random_q6_K(block_q6_K *b)
     b->d = rand_scale();
 }
 
-static int close_ulp(float a, float b, float scale) { return fabsf(a - b) <= 0x1p-22f * scale; }
 
 static void test_decoders(void)
 {
@@ -268,8 +268,6 @@ typedef struct {
     const char *isa;
     int avail;
     dot_fn dot4, dot6;
-    kern_deq_fn deq4, deq6;
-    kern_rows_fn rows;
 } isa_impl;
 
 static double dot_tol(const float *w, const float *x, int n)
@@ -279,25 +277,29 @@ static double dot_tol(const float *w, const float *x, int n)
     return 1e-6 * n * mag / 64 + 2e-6 * mag + 1e-7; /* float accumulation */
 }
 
-static void test_impls(void)
+#if defined(__x86_64__) || defined(__i386__)
+static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+/* The single-vector dot kernels (kern_dot) against the reference. */
+static void test_dots(void)
 {
     isa_impl impls[3] = {
-        { "portable", 1, kern_dot_q4_K_c, kern_dot_q6_K_c, kern_deq_q4_K_c, kern_deq_q6_K_c, kern_rows_f32_c },
+        { "portable", 1, kern_dot_q4_K_c, kern_dot_q6_K_c },
     };
     int ni = 1;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    impls[ni++] = (isa_impl){ "avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
-                              kern_dot_q4_K_avx2, kern_dot_q6_K_avx2, kern_deq_q4_K_avx2, kern_deq_q6_K_avx2,
-                              kern_rows_f32_avx2 };
-    impls[ni++] = (isa_impl){ "avx512", __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                            __builtin_cpu_supports("avx512vl"),
-                              kern_dot_q4_K_avx512, kern_dot_q6_K_avx512, kern_deq_q4_K_avx512,
-                              kern_deq_q6_K_avx512, kern_rows_f32_avx512 };
+    impls[ni++] = (isa_impl){ "avx2", has_avx2(), kern_dot_q4_K_avx2, kern_dot_q6_K_avx2 };
+    impls[ni++] = (isa_impl){ "avx512", has_avx512(), kern_dot_q4_K_avx512, kern_dot_q6_K_avx512 };
 #endif
     static const int sizes[] = { 256, 512, 768, 1024, 2304, 3072, 4096 };
-    enum { NMAX = 4096, NB = 5 };
-    static float w[NMAX], x[NB * NMAX], y[NMAX], yd[QK_K];
+    enum { NMAX = 4096 };
+    static float w[NMAX], x[NMAX];
     static block_q4_K q4[NMAX / QK_K];
     static block_q6_K q6[NMAX / QK_K];
     for (int k = 0; k < ni; k++) {
@@ -309,20 +311,11 @@ static void test_impls(void)
             for (int rep = 0; rep < 4; rep++) {
                 /* random valid blocks (not only quantizer output) */
                 for (int b = 0; b < n / QK_K; b++) { random_q4_K(&q4[b]); random_q6_K(&q6[b]); }
-                for (int i = 0; i < NB * n; i++) x[i] = nrand();
+                for (int i = 0; i < n; i++) x[i] = nrand();
                 for (int t = 0; t < 2; t++) {
                     int type = t ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
                     const void *row = t ? (const void *)q6 : (const void *)q4;
                     qe_dequantize_row(type, row, w, n);
-                    /* dequantize kernels: same floats as the reference up to
-                     * one rounding (fused multiply-subtract) */
-                    for (int b = 0; b < n / QK_K; b++) {
-                        (t ? im->deq6 : im->deq4)(t ? (const void *)&q6[b] : (const void *)&q4[b], yd);
-                        for (int e = 0; e < QK_K; e++)
-                            if (!close_ulp(yd[e], w[b * QK_K + e], fabsf(w[b * QK_K + e]) +
-                                           (t ? 0 : qe_fp16_to_f32(q4[b].dmin) * 64)))
-                                bad++;
-                    }
                     double ref = kern_dot_ref(type, row, x, n);
                     float got = (t ? im->dot6 : im->dot4)(row, x, n);
                     double tol = dot_tol(w, x, n);
@@ -331,34 +324,116 @@ static void test_impls(void)
                         fprintf(stderr, "%s %s n=%d: dot %.9g vs ref %.9g (tol %.3g)\n", im->isa,
                                 ggml_type_str(type), n, got, ref, tol);
                     }
-                    /* multi-input: the dequantized row applied to NB inputs */
-                    float acc[NB] = {0};
-                    for (int i0 = 0; i0 < n; i0 += 512) {
-                        int len = n - i0 < 512 ? n - i0 : 512;
-                        for (int b = 0; b < len / QK_K; b++)
-                            (t ? im->deq6 : im->deq4)(t ? (const void *)&q6[(i0 + b * QK_K) / QK_K]
-                                                        : (const void *)&q4[(i0 + b * QK_K) / QK_K],
-                                                      y + b * QK_K);
-                        im->rows(y, x + i0, len, n, NB, acc);
-                    }
-                    for (int b = 0; b < NB; b++) {
-                        double r = kern_dot_ref(type, row, x + (size_t)b * n, n);
-                        if (fabs(acc[b] - r) > dot_tol(w, x + (size_t)b * n, n)) {
-                            bad++;
-                            fprintf(stderr, "%s %s n=%d: rows input %d %.9g vs ref %.9g\n", im->isa,
-                                    ggml_type_str(type), n, b, acc[b], r);
-                        }
-                    }
                 }
             }
         }
-        CHECK(bad == 0, "%s kernels: %d mismatches against the reference", im->isa, bad);
-        printf("%s: Q4_K/Q6_K dot, dequantize and multi-input kernels checked\n", im->isa);
+        CHECK(bad == 0, "%s dot kernels: %d mismatches against the reference", im->isa, bad);
+        printf("%s: Q4_K/Q6_K dot kernels checked\n", im->isa);
     }
 }
 
-/* The dispatched entry points: kern_dot and kern_matmul_rows (single input
- * through the dot kernel, several through dequantize + F32) on quantizer
+/* Every compiled kern_matmul_rows_kq implementation the CPU can run:
+ *  - each (row, input) value against the double reference;
+ *  - batch invariance on its own: the same bits for an input alone, at any
+ *    place in batches of every width (the tile groups: 8, 4, 3, 2, 1 and
+ *    their sums, past the 32-input pass too), and with the rows split at
+ *    any point (tile tails);
+ *  - the AVX-512 Q6_K byte-permute decode gives the same bits as the plain
+ *    one. */
+typedef struct {
+    const char *name;
+    int avail;
+    kern_kq_fn f;
+} kq_impl;
+
+static void test_matmul_impls(void)
+{
+    kq_impl impls[4] = { { "portable", 1, kern_matmul_rows_kq_c } };
+    int ni = 1;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    impls[ni++] = (kq_impl){ "avx2", has_avx2(), kern_matmul_rows_kq_avx2 };
+    impls[ni++] = (kq_impl){ "avx512", has_avx512(), kern_matmul_rows_kq_avx512 };
+    impls[ni++] = (kq_impl){ "avx512-vbmi", has_avx512() && __builtin_cpu_supports("avx512vbmi"),
+                             kern_matmul_rows_kq_avx512_vbmi };
+#endif
+    static const int sizes[] = { 256, 768, 2304 };
+    static const int widths[] = { 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 33 };
+    enum { D = 14, NB = 37 }; /* 14 rows: a 12-row pass and a tail */
+    float *Yref[2][3] = { { 0 } };
+    for (int t = 0; t < 2; t++) {
+        int type = t ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            int n = sizes[si];
+            size_t rb = qe_row_size(type, n);
+            char *W = malloc(rb * D);
+            float *w = malloc(sizeof(float) * n * D), *src = malloc(sizeof(float) * n), *X = malloc(sizeof(float) * n * NB);
+            float *Y = malloc(sizeof(float) * D * NB), *Ys = malloc(sizeof(float) * D * NB);
+            /* even rows: random blocks (extreme scales); odd: quantizer output */
+            for (int r = 0; r < D; r++) {
+                for (int b = 0; b < n / QK_K; b++) {
+                    if (t) random_q6_K((block_q6_K *)(W + r * rb) + b);
+                    else random_q4_K((block_q4_K *)(W + r * rb) + b);
+                }
+                if (r % 2) {
+                    for (int i = 0; i < n; i++) src[i] = nrand() * 0.05f;
+                    qe_quantize_row(type, src, W + r * rb, n);
+                }
+                qe_dequantize_row(type, W + r * rb, w + (size_t)r * n, n);
+            }
+            for (int i = 0; i < n * NB; i++) X[i] = nrand();
+            for (int k = 0; k < ni; k++) {
+                const kq_impl *im = &impls[k];
+                if (!im->avail) continue;
+                int bad = 0, var = 0;
+                im->f(type, W, rb, n, X, NB, Y, D, 0, D);
+                for (int b = 0; b < NB; b++)
+                    for (int r = 0; r < D; r++) {
+                        const float *xb = X + (size_t)b * n;
+                        double ref = kern_dot_ref(type, W + r * rb, xb, n);
+                        if (fabs(Y[b * D + r] - ref) > dot_tol(w + (size_t)r * n, xb, n)) {
+                            if (bad++ < 3)
+                                fprintf(stderr, "%s %s n=%d row %d input %d: %.9g vs ref %.9g\n", im->name,
+                                        ggml_type_str(type), n, r, b, Y[b * D + r], ref);
+                        }
+                    }
+                for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+                    int nb = widths[wi];
+                    for (int b0 = 0; b0 + nb <= NB; b0 += nb + 5) {
+                        int split = (int)(next() % (D + 1));
+                        memset(Ys, 0xff, sizeof(float) * D * NB);
+                        im->f(type, W, rb, n, X + (size_t)b0 * n, nb, Ys, D, 0, split);
+                        im->f(type, W, rb, n, X + (size_t)b0 * n, nb, Ys, D, split, D);
+                        var += memcmp(Ys, Y + (size_t)b0 * D, sizeof(float) * D * nb) != 0;
+                    }
+                }
+                /* a single row, a single input */
+                for (int r = 0; r < D; r += 5) {
+                    float y1[D];
+                    im->f(type, W, rb, n, X + (size_t)(NB - 1) * n, 1, y1, D, r, r + 1);
+                    var += memcmp(&y1[r], &Y[(NB - 1) * D + r], sizeof *y1) != 0;
+                }
+                CHECK(bad == 0, "%s %s n=%d: %d values off the reference", im->name, ggml_type_str(type), n, bad);
+                CHECK(var == 0, "%s %s n=%d: %d batch shapes differ from the batch of %d", im->name,
+                      ggml_type_str(type), n, var, NB);
+                if (!strcmp(im->name, "avx512")) {
+                    Yref[t][si] = malloc(sizeof(float) * D * NB);
+                    memcpy(Yref[t][si], Y, sizeof(float) * D * NB);
+                } else if (!strcmp(im->name, "avx512-vbmi") && Yref[t][si]) {
+                    CHECK(!memcmp(Yref[t][si], Y, sizeof(float) * D * NB),
+                          "%s n=%d: avx512-vbmi and avx512 results differ", ggml_type_str(type), n);
+                }
+            }
+            free(W); free(w); free(src); free(X); free(Y); free(Ys);
+        }
+    }
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 3; s++) free(Yref[t][s]);
+    for (int k = 0; k < ni; k++)
+        printf("%s: kern_matmul_rows_kq %s\n", impls[k].name, impls[k].avail ? "checked" : "not supported, skipped");
+}
+
+/* The dispatched entry points: kern_dot and kern_matmul_rows on quantizer
  * output, against the reference, for several batch widths. */
 static void test_dispatch(void)
 {
@@ -400,10 +475,11 @@ static void test_dispatch(void)
 int main(void)
 {
     kern_init();
-    printf("kernel path: %s\n", kern_isa());
+    printf("kernel path: %s, k-quant matrix path: %s\n", kern_isa(), kern_kq_isa());
     test_decoders();
     test_quant_error();
-    test_impls();
+    test_dots();
+    test_matmul_impls();
     test_dispatch();
     return CHECK_SUMMARY();
 }
