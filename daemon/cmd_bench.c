@@ -173,7 +173,7 @@ static int argmax(const float *x, int n)
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *C = "bench";
-    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0, full = 1;
+    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0, full = 1, use_mmap = 0;
     for (int i = 1; i < argc; i++) {
         int bad = 0;
         if (!strcmp(argv[i], "--model")) bad = cli_str(C, argc, argv, &i, &path);
@@ -183,9 +183,11 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) bad = cli_int(C, argc, argv, &i, 1, 512, &threads);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--quick")) full = 0;
+        else if (!strcmp(argv[i], "--mmap")) use_mmap = 1;
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick]\n"
-                   "  --quick: prompt and batch-1 decode only (no batched decode, no time to first token)\n");
+            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick] [--mmap]\n"
+                   "  --quick: prompt and batch-1 decode only (no batched decode, no time to first token)\n"
+                   "  --mmap: weights served from the file mapping instead of private huge-page memory\n");
             return 0;
         } else { fprintf(stderr, "quarry bench: unknown option '%s'\n", argv[i]); return 2; }
         if (bad) return 2;
@@ -193,7 +195,9 @@ int cmd_bench(int argc, char **argv)
     if (!path) { fprintf(stderr, "quarry bench: --model FILE is required\n"); return 2; }
     char err[512];
     qe_model *m;
-    if (qe_model_load(path, qe_model_default_params(), &m, err, sizeof err)) {
+    qe_model_params mp = qe_model_default_params();
+    mp.weights_in_memory = !use_mmap;
+    if (qe_model_load(path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry bench: %s\n", err);
         return 1;
     }

@@ -47,6 +47,8 @@ static void extract_usage(FILE *f)
         "  --ctx N               KV cache capacity in tokens (default: sized from the spec)\n"
         "  --no-constraint       decode without the schema constraint\n"
         "  --no-prefix-cache     compute the shared prompt prefix for every attempt\n"
+        "  --mmap                serve the weights from a shared file mapping (less memory\n"
+        "                        per process, slower decode) instead of private memory\n"
         "  --deterministic       records independent of batching, --jobs and the prefix\n"
         "                        cache (prompts run on the decode kernels, more slowly)\n"
         "  --progress | --no-progress   progress line on stderr (default: when a terminal)\n"
@@ -156,6 +158,7 @@ int cmd_extract(int argc, char **argv)
 {
     const char *C = "extract";
     const char *model_path = NULL, *spec_path = NULL, *out_path = NULL;
+    int use_mmap = 0;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int n_inputs = 0, progress = -1, check_only = 0, ordered = 0;
     uint64_t max_doc = EXTRACT_DEFAULT_MAX_DOC;
@@ -176,6 +179,7 @@ int cmd_extract(int argc, char **argv)
         else if (!strcmp(a, "--ctx")) bad = cli_int(C, argc, argv, &i, 256, 1 << 26, &p.n_ctx);
         else if (!strcmp(a, "--no-constraint")) p.constrain = 0;
         else if (!strcmp(a, "--deterministic")) p.deterministic = 1;
+        else if (!strcmp(a, "--mmap")) use_mmap = 1;
         else if (!strcmp(a, "--no-prefix-cache")) p.prefix_cache = 0;
         else if (!strcmp(a, "--progress")) progress = 1;
         else if (!strcmp(a, "--no-progress")) progress = 0;
@@ -221,8 +225,10 @@ int cmd_extract(int argc, char **argv)
         fprintf(stderr, "quarry extract: %s\n", err);
         goto done;
     }
+    qe_model_params mp = qe_model_default_params();
+    mp.weights_in_memory = !use_mmap;
     if (rec_model_identity(model_path, &mid, err, sizeof err) ||
-        qe_model_load(model_path, qe_model_default_params(), &m, err, sizeof err)) {
+        qe_model_load(model_path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry extract: %s\n", err);
         goto done;
     }

@@ -36,7 +36,7 @@ static void usage(FILE *f)
         "         [--chat [--system TEXT]] [--think | --no-think] [--max-tokens N]\n"
         "         [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--presence-penalty X]\n"
         "         [--seed S] [--json] [--logits-out PATH] [--threads N] [--ctx N]\n"
-        "         [--schema FILE.json] [--thinking-budget N] [--deterministic]\n"
+        "         [--schema FILE.json] [--thinking-budget N] [--deterministic] [--mmap]\n"
         "Without --chat the prompt is tokenized raw (special tokens are recognised).\n"
         "--temperature 0 means greedy. Defaults follow Qwen3's recommendations:\n"
         "thinking T 0.6 top-p 0.95 top-k 20; non-thinking (and raw) T 0.7 top-p 0.8 top-k 20.\n"
@@ -46,7 +46,9 @@ static void usage(FILE *f)
         "--thinking-budget N: after N thought tokens without </think>, Qwen's early-stop text\n"
         "is appended and the answer follows (needs --chat in thinking mode).\n"
         "--deterministic: logits bitwise independent of how the prompt is batched (the\n"
-        "prompt runs on the decode kernels, more slowly).\n");
+        "prompt runs on the decode kernels, more slowly).\n"
+        "--mmap: serve the weights from a shared file mapping instead of reading them\n"
+        "into private huge-page memory (less memory per process, slower decode).\n");
 }
 
 /* Qwen3's own text for ending a thought early (appended without sampling). */
@@ -142,7 +144,7 @@ int cmd_generate(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *system = NULL, *logits_out = NULL;
     const char *schema_path = NULL;
-    int deterministic = 0;
+    int deterministic = 0, use_mmap = 0;
     int chat = 0, think = -1, max_tokens = 256, json_out = 0, threads = 0, n_ctx = 0, budget = -1;
     int set_temp = 0, set_k = 0, set_p = 0, set_minp = 0, set_pp = 0;
     float temp = 0, top_p = 0, min_p = 0, pp = 0;
@@ -173,6 +175,7 @@ int cmd_generate(int argc, char **argv)
         else if (!strcmp(a, "--schema")) bad = cli_str(C, argc, argv, &i, &schema_path);
         else if (!strcmp(a, "--thinking-budget")) bad = cli_int(C, argc, argv, &i, 0, 1 << 24, &budget);
         else if (!strcmp(a, "--deterministic")) deterministic = 1;
+        else if (!strcmp(a, "--mmap")) use_mmap = 1;
         else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
         else { fprintf(stderr, "quarry generate: unknown option '%s'\n", a); usage(stderr); return 2; }
         if (bad) return 2;
@@ -212,7 +215,9 @@ int cmd_generate(int argc, char **argv)
         if (!(file_text = cli_read_file(C, prompt_file, &n))) { rc = 2; goto done; }
         prompt = file_text;
     }
-    if (qe_model_load(model_path, qe_model_default_params(), &m, err, sizeof err)) {
+    qe_model_params mp = qe_model_default_params();
+    mp.weights_in_memory = !use_mmap;
+    if (qe_model_load(model_path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry generate: %s\n", err);
         goto done;
     }

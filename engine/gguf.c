@@ -659,7 +659,36 @@ int gguf_open_mem(const void *buf, size_t size, const char *label, gguf_file **o
     return QE_OK;
 }
 
+/* The whole file into private anonymous memory, on 2 MiB pages where the
+ * kernel grants them. NULL with errno set on failure. */
+static void *read_private(int fd, size_t size)
+{
+    void *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return NULL;
+    (void)madvise(buf, size, MADV_HUGEPAGE);
+    for (size_t off = 0; off < size;) {
+        size_t want = size - off < ((size_t)1 << 30) ? size - off : ((size_t)1 << 30);
+        ssize_t got = pread(fd, (char *)buf + off, want, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            int e = got < 0 ? errno : EIO;   /* 0: the file shrank under us */
+            munmap(buf, size);
+            errno = e;
+            return NULL;
+        }
+        off += (size_t)got;
+    }
+    /* read-only from here on, like the file mapping */
+    (void)mprotect(buf, size, PROT_READ);
+    return buf;
+}
+
 int gguf_open(const char *path, gguf_file **out, char *err, size_t errlen)
+{
+    return gguf_open_ex(path, 0, out, err, errlen);
+}
+
+int gguf_open_ex(const char *path, int private_copy, gguf_file **out, char *err, size_t errlen)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -686,7 +715,16 @@ int gguf_open(const char *path, gguf_file **out, char *err, size_t errlen)
     }
     size_t size = (size_t)st.st_size;
     void *map = NULL;
-    if (size > 0) {
+    if (size > 0 && private_copy) {
+        map = read_private(fd, size);
+        if (!map && errno != ENOMEM) {
+            gguf_seterr(err, errlen, path, "cannot read %zu bytes: %s", size, strerror(errno));
+            close(fd);
+            return QE_EIO;
+        }
+        /* no memory for a private copy: the shared file mapping will do */
+    }
+    if (size > 0 && !map) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             gguf_seterr(err, errlen, path, "cannot map %zu bytes: %s", size, strerror(errno));

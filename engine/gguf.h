@@ -59,6 +59,10 @@ typedef struct gguf_file gguf_file;
  * qengine.h: QE_EIO, QE_EFORMAT, QE_ENOMEM) and writes "<path>: <problem>"
  * to err. The same parser is available on a memory buffer (for fuzzing). */
 int gguf_open(const char *path, gguf_file **out, char *err, size_t errlen);
+/* private_copy = 1: read the file into private memory (on huge pages where
+ * the kernel allows) instead of mapping it; falls back to the mapping when
+ * that memory cannot be had. Same results either way. */
+int gguf_open_ex(const char *path, int private_copy, gguf_file **out, char *err, size_t errlen);
 int gguf_open_mem(const void *buf, size_t size, const char *label,
                   gguf_file **out, char *err, size_t errlen);
 /* (gguf_open_mem does not copy: buf must outlive the gguf_file, and label

@@ -307,7 +307,7 @@ int qe_model_load(const char *path, qe_model_params params, qe_model **out,
     if (!path || !out)
         return fail(err, errlen, QE_EINVAL, "qe_model_load: no path given");
     gguf_file *f;
-    int rc = gguf_open(path, &f, err, errlen);
+    int rc = gguf_open_ex(path, params.weights_in_memory, &f, err, errlen);
     if (rc) return rc;
     return qe_model_from_gguf(f, out, err, errlen);
 }

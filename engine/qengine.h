@@ -46,6 +46,11 @@ typedef struct qe_model qe_model;
 
 typedef struct {
     int n_threads;   /* worker threads for load-time work; <=0: all cores */
+    int weights_in_memory;  /* 1: read the weights into private memory on huge
+                               pages (decode runs up to 1.5x faster than from a
+                               4 KiB-page file mapping; costs the file's size in
+                               private memory per process). 0 (default): map the
+                               file, shared through the page cache. */
 } qe_model_params;
 
 qe_model_params qe_model_default_params(void);

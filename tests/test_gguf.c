@@ -339,6 +339,13 @@ static void tg_round_trip(uint32_t alignment)
         tg_verify(f, alignment, 3);
         gguf_close(f);
     }
+    /* read into private memory instead of mapped: the same file */
+    rc = gguf_open_ex(path, 1, &f, err, sizeof err);
+    TG_CHECK(rc == 0, "open_ex (private copy): %s", err);
+    if (rc == 0) {
+        tg_verify(f, alignment, 3);
+        gguf_close(f);
+    }
 
     size_t size;
     unsigned char *buf = tg_read_file(path, &size);
