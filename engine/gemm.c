@@ -28,7 +28,7 @@
 
 #define GEMM_NR 32
 #define GEMM_MR 12
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 /* 16 rows of 16 floats (src + i*ld) transposed into dst + k*GEMM_NR. */
 AVX512 static void transpose16(const float *src, size_t ld, float *dst)
@@ -75,6 +75,29 @@ AVX512 static void deq_row(int type, const void *src, float *dst, int n)
             __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[k].qs + 16))));
             _mm512_storeu_ps(dst + k * QK8_0, _mm512_mul_ps(d, q0));
             _mm512_storeu_ps(dst + k * QK8_0 + 16, _mm512_mul_ps(d, q1));
+        }
+        return;
+    }
+    if (type == GGML_TYPE_Q4_K && n % QK_K == 0) {
+        /* as qe_dequantize_q4_K: d*sc*q - dmin*m, a multiply then a subtract */
+        const block_q4_K *b = src;
+        for (int k = 0; k < n / QK_K; k++, dst += QK_K) {
+            float d = _cvtsh_ss(b[k].d), dmin = _cvtsh_ss(b[k].dmin);
+            uint8_t sc[8], m[8];
+            qe_q4_K_scales(b[k].scales, sc, m);
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b[k].qs + 32 * c));
+                __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0f));
+                __m512 d1 = _mm512_set1_ps(d * (float)sc[2 * c]), m1 = _mm512_set1_ps(dmin * (float)m[2 * c]);
+                __m512 d2 = _mm512_set1_ps(d * (float)sc[2 * c + 1]), m2 = _mm512_set1_ps(dmin * (float)m[2 * c + 1]);
+                for (int h = 0; h < 2; h++) {
+                    __m512 ql = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(h ? _mm256_extracti128_si256(lo, 1) : _mm256_castsi256_si128(lo)));
+                    __m512 qh = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(h ? _mm256_extracti128_si256(hi, 1) : _mm256_castsi256_si128(hi)));
+                    _mm512_storeu_ps(dst + 64 * c + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d1, ql), m1));
+                    _mm512_storeu_ps(dst + 64 * c + 32 + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d2, qh), m2));
+                }
+            }
         }
         return;
     }

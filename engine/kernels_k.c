@@ -600,6 +600,22 @@ AVX512 float kern_dot_q6_K_avx512(const void *row, const float *x, int n)
 }
 
 
+/* Software prefetch for decode from memory: a tile's rows are consecutive,
+ * so the same block of the next tile's rows lies R row strides ahead.
+ * Without it the short row streams (576 bytes per Q4_K row of 1024) left the
+ * kernels waiting on memory at one input (the multi-input kernels of
+ * kernels_multi.c do the same). Prefetches past the matrix are harmless. */
+static inline ptrdiff_t kq_ahead(const uint8_t *const *row, int R)
+{
+    ptrdiff_t stride = R > 1 ? row[1] - row[0] : 0;
+    return stride > 0 ? stride * R : 2048;
+}
+
+static inline void kq_prefetch(const char *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 /* Q4_K tile: the dot kernel's table lookup (vpermps of the codes into the
  * 16 values of their sub-block, built with one FMA per 32 weights), then
  * one FMA per input. Scales a block ahead, as in the AVX2 tile. */
@@ -613,8 +629,10 @@ AVX512 INLINE void q4_K_tile_avx512(const uint8_t *const *row, int nblk, const f
         UNROLL for (int b = 0; b < B; b++) acc[r][b] = _mm512_setzero_ps();
         _mm512_store_ps(ds[0][r], q4_K_scales_v512((const block_q4_K *)row[r]));
     }
+    const ptrdiff_t ahead = kq_ahead(row, R);
     for (int i = 0; i < nblk; i++) {
         float (*s)[16] = ds[i & 1];
+        UNROLL for (int r = 0; r < R; r++) kq_prefetch((const char *)((const block_q4_K *)row[r] + i) + ahead, sizeof(block_q4_K));
         if (i + 1 < nblk)
             UNROLL for (int r = 0; r < R; r++)
                 _mm512_store_ps(ds[(i + 1) & 1][r], q4_K_scales_v512((const block_q4_K *)row[r] + i + 1));
@@ -682,8 +700,11 @@ AVX512_VBMI INLINE __m512i q6_K_code16_vbmi(__m512i v, int k)
             UNROLL for (int b = 0; b < B; b++) acc[r][b] = _mm512_setzero_ps();                          \
             _mm512_store_ps(ds[0][r], q6_K_scales_v512((const block_q6_K *)row[r], F));                  \
         }                                                                                                \
+        const ptrdiff_t ahead = kq_ahead(row, R);                                                        \
         for (int i = 0; i < nblk; i++) {                                                                 \
             float (*s)[16] = ds[i & 1];                                                                  \
+            UNROLL for (int r = 0; r < R; r++)                                                           \
+                kq_prefetch((const char *)((const block_q6_K *)row[r] + i) + ahead, sizeof(block_q6_K)); \
             if (i + 1 < nblk)                                                                            \
                 UNROLL for (int r = 0; r < R; r++)                                                       \
                     _mm512_store_ps(ds[(i + 1) & 1][r], q6_K_scales_v512((const block_q6_K *)row[r] + i + 1, F)); \
