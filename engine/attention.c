@@ -47,7 +47,7 @@ int attn_plan(int n, const int32_t *seq, const int32_t *pos, int n_head, int n_h
     int group = n_head / n_head_kv;
     int chunks = (group + ATTN_ROWS - 1) / ATTN_ROWS;
     int nh = (group + chunks - 1) / chunks;          /* heads per tile */
-    int tpt = ATTN_ROWS / nh > 0 ? ATTN_ROWS / nh : 1; /* tokens per tile */
+    int tpt = ATTN_TILE_ROWS / nh > 0 ? ATTN_TILE_ROWS / nh : 1; /* tokens per tile */
     int count = 0;
     int64_t cost = 0;
     for (int t0 = 0; t0 < n;) {
@@ -445,10 +445,10 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
     pick(kv, &sf, &vf, &softmax);
     int hd = kv->head_dim, bs = kv->block_size;
     int R = tl->nt * tl->nh;
-    if (R < 1 || R > ATTN_ROWS) return;
-    const float *qr[ATTN_ROWS];
-    float *orow[ATTN_ROWS], *S[ATTN_ROWS];
-    int npos[ATTN_ROWS];
+    if (R < 1 || R > ATTN_TILE_ROWS) return;
+    const float *qr[ATTN_TILE_ROWS];
+    float *orow[ATTN_TILE_ROWS], *S[ATTN_TILE_ROWS];
+    int npos[ATTN_TILE_ROWS];
     for (int i = 0; i < R; i++) {
         int t = tl->t0 + i / tl->nh, h = tl->h0 + i % tl->nh;
         qr[i] = q + (size_t)t * ldq + (size_t)h * hd;
@@ -456,34 +456,42 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
         S[i] = scratch + (size_t)i * n_ctx;
         npos[i] = pos[t] + 1;
     }
-    /* rows are token-major: the first row sees the fewest positions */
-    int nmin = npos[0], nmax = npos[R - 1];
+    /* The kernels take sub-tiles of up to ATTN_ROWS rows (whole tokens);
+     * each block of keys and values is applied to every sub-tile while it
+     * is in L1. Rows are token-major, so in a sub-tile [s0, s1) row s0
+     * sees the fewest positions and row s1 - 1 the most. */
+    int sub = (ATTN_ROWS / tl->nh > 0 ? ATTN_ROWS / tl->nh : 1) * tl->nh;
+    int nmax = npos[R - 1];
 
-    float *Sb[ATTN_ROWS];
+    float *Sb[ATTN_TILE_ROWS];
     for (int p0 = 0; p0 < nmax; p0 += bs) {
         const char *kt = kv->k + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
-        int m = nmax - p0 < bs ? nmax - p0 : bs;
         for (int i = 0; i < R; i++) Sb[i] = S[i] + p0;
-        sf(kv, kt, m, qr, R, scale, Sb);
+        for (int s0 = 0; s0 < R; s0 += sub) {
+            int s1 = s0 + sub < R ? s0 + sub : R, smax = npos[s1 - 1];
+            int m = smax - p0 < bs ? smax - p0 : bs;   /* the keys this sub-tile sees */
+            if (m > 0) sf(kv, kt, m, qr + s0, s1 - s0, scale, Sb + s0);
+        }
     }
     for (int i = 0; i < R; i++) {
         softmax(S[i], npos[i]);
         memset(orow[i], 0, sizeof(float) * hd);
     }
-    const float *Sw[ATTN_ROWS];
-    for (int i = 0; i < R; i++) Sw[i] = S[i];
     for (int p0 = 0; p0 < nmax; p0 += bs) {
         const char *vt = kv->v + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
         /* slots within this block, as offsets from p0 (w rows shifted so
          * that w[r][slot] is the weight of position p0 + slot) */
-        const float *w[ATTN_ROWS];
-        for (int i = 0; i < R; i++) w[i] = Sw[i] + p0;
+        const float *w[ATTN_TILE_ROWS];
+        for (int i = 0; i < R; i++) w[i] = S[i] + p0;
         int end = p0 + bs;
-        int common = (nmin < end ? nmin : end) - p0;   /* seen by every row */
-        if (common > 0) vf(kv, vt, 0, common, w, R, orow);
-        for (int i = 0; i < R; i++) {
-            int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
-            if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i]);
+        for (int s0 = 0; s0 < R; s0 += sub) {
+            int s1 = s0 + sub < R ? s0 + sub : R, nmin = npos[s0];
+            int common = (nmin < end ? nmin : end) - p0;   /* seen by every row of the sub-tile */
+            if (common > 0) vf(kv, vt, 0, common, w + s0, s1 - s0, orow + s0);
+            for (int i = s0; i < s1; i++) {
+                int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
+                if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i]);
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
  * attention.h - causal attention read straight from the paged KV cache
  * (engine-internal; used by forward.c).
  *
- * The work of one forward batch is cut into tiles: up to ATTN_ROWS query
- * rows, all of one sequence and one KV head (several query heads of a GQA
+ * The work of one forward batch is cut into tiles: up to ATTN_TILE_ROWS
+ * query rows, all of one sequence and one KV head (several query heads of a GQA
  * group, several consecutive tokens of a prefill chunk), so that each key
  * and value loaded from the cache serves every row of the tile.
  *
@@ -20,8 +20,12 @@
 
 #include <stdint.h>
 
-/* Most query rows per tile (the register budget of the value pass). */
+/* Most query rows per kernel call (the register budget of the value pass),
+ * and per tile: a tile's sub-tiles of ATTN_ROWS rows share each block of
+ * keys and values while it is in L1, so a long prompt reads the cache a
+ * quarter as often. */
 #define ATTN_ROWS 6
+#define ATTN_TILE_ROWS 24
 
 typedef struct {
     int seq, kvh;
@@ -44,7 +48,7 @@ void attn_store(kv_cache *kv, int seq, int pos, int layer, int kvh, const float 
 
 /* Runs one tile. Q row of (entry t, head h) at q + t*ldq + h*head_dim,
  * output likewise at out; pos[t] is entry t's position; scratch holds
- * ATTN_ROWS * n_ctx floats. */
+ * ATTN_TILE_ROWS * n_ctx floats. */
 void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q, int ldq,
               const int32_t *pos, float *out, float scale, float *scratch, int n_ctx);
 

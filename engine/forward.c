@@ -51,7 +51,7 @@ struct qe_context {
     float *att;          /* (B, n_head * head_dim) attention output */
     float *g, *u;        /* (B, n_ff) */
     float *rope;         /* (B, head_dim) cos|sin table per entry */
-    float *scores;       /* (n_threads, ATTN_ROWS * n_ctx) attention scores */
+    float *scores;       /* (n_threads, ATTN_TILE_ROWS * n_ctx) attention scores */
     attn_tile *tiles;    /* attention work of the batch being run */
     int n_tiles;
     float *deq;          /* (n_threads, QE_DEQ_FLOATS), or NULL */
@@ -130,7 +130,7 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->k, (size_t)B * KV) || !ALLOC(c->v, (size_t)B * KV) || !ALLOC(c->att, (size_t)B * Q) ||
         !ALLOC(c->g, (size_t)B * F) || !ALLOC(c->u, (size_t)B * F) ||
         !ALLOC(c->rope, (size_t)B * in->head_dim) ||
-        !ALLOC(c->scores, (size_t)p.n_threads * ATTN_ROWS * p.n_ctx) ||
+        !ALLOC(c->scores, (size_t)p.n_threads * ATTN_TILE_ROWS * p.n_ctx) ||
         !ALLOC(c->tiles, attn_max_tiles(B, in->n_head, in->n_head_kv)) ||
         (B >= QE_BLAS_MIN_BATCH && !p.deterministic && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
@@ -247,7 +247,7 @@ static void att_worker(void *arg, int ith, int nth)
     qe_context *c = j->c;
     const qe_model_info *in = &c->m->info;
     float scale = 1.0f / sqrtf((float)in->head_dim);
-    float *scratch = c->scores + (size_t)ith * ATTN_ROWS * c->p.n_ctx;
+    float *scratch = c->scores + (size_t)ith * ATTN_TILE_ROWS * c->p.n_ctx;
     int a, b;
     /* split by cost: later tokens of a prefill see more positions */
     attn_split(c->tiles, c->n_tiles, ith, nth, &a, &b);

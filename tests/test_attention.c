@@ -34,7 +34,7 @@ static void run_chunk(const kv_cache *kv, int layer, int n_head, const float *q_
     int32_t *seq = calloc(nt, sizeof *seq), *pos = malloc(sizeof(int32_t) * nt);
     for (int i = 0; i < nt; i++) pos[i] = first + i;
     attn_tile *tiles = malloc(sizeof *tiles * attn_max_tiles(nt, n_head, kv->n_kv_head));
-    float *scratch = malloc(sizeof(float) * ATTN_ROWS * n_ctx);
+    float *scratch = malloc(sizeof(float) * ATTN_TILE_ROWS * n_ctx);
     int nt_tiles = attn_plan(nt, seq, pos, n_head, kv->n_kv_head, tiles);
     /* two "threads" in turn: the split must cover every tile once */
     int covered = 0;
