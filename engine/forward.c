@@ -4,11 +4,12 @@
  *
  * Every buffer is sized in qe_context_init for n_batch_max entries; the
  * forward pass never allocates. Matrix products take one of two paths:
- *  - batches of >= QE_BLAS_MIN_BATCH rows: OpenBLAS sgemm over row chunks
- *    of the weight, dequantized to F32 scratch when not already F32 (the
- *    dequantization is amortised over the whole batch);
- *  - smaller batches (decode): each weight row is read once and applied to
- *    every row of the batch (kern_matmul_rows), split by rows over threads.
+ *  - batches of >= QE_BLAS_MIN_BATCH rows (prompts): a GEMM, our AVX-512
+ *    micro-kernel (gemm.c) or OpenBLAS sgemm over dequantized row chunks;
+ *  - smaller batches (decode), and every batch in the deterministic mode:
+ *    the batch-invariant row kernels (kern_matmul_rows), which read each
+ *    weight row once for every row of the batch.
+ * Threads split a product's rows by cost; attention is attention.c.
  * One layer:  x += Wo·attn(rope(qnorm(Wq·n1)), rope(knorm(Wk·n1)), Wv·n1)
  *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)
  */
@@ -66,6 +67,12 @@ struct qe_context {
     const qe_pos *pos;
     const qe_seq *seq;
 };
+
+/* The GEMM path (not batch-invariant) for prompt-sized batches. */
+static int use_gemm(const qe_context *c, int nb)
+{
+    return nb >= QE_BLAS_MIN_BATCH && !c->p.deterministic;
+}
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -132,7 +139,7 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->rope, (size_t)B * in->head_dim) ||
         !ALLOC(c->scores, (size_t)p.n_threads * ATTN_TILE_ROWS * p.n_ctx) ||
         !ALLOC(c->tiles, attn_max_tiles(B, in->n_head, in->n_head_kv)) ||
-        (B >= QE_BLAS_MIN_BATCH && !p.deterministic && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
+        (use_gemm(c, B) && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
         kv_init(&c->kv, p.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, in->n_layer, in->n_head_kv, in->head_dim,
                 p.kv_block_size, p.n_ctx, p.n_seq_max) ||
@@ -167,7 +174,7 @@ typedef struct {
 
 static void mm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
 {
-    if (nb < QE_BLAS_MIN_BATCH || c->p.deterministic) {
+    if (!use_gemm(c, nb)) {
         kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
         return;
     }
@@ -201,7 +208,7 @@ static void mm_worker(void *arg, int ith, int nth)
     /* Threads split the concatenated rows by cost, not count: decode is
      * bound by the bytes read (a Q6_K row costs more than a Q4_K one, and
      * Q4_K_M files mix them within a layer), the GEMM by the row width. */
-    int gemm = j->nb >= QE_BLAS_MIN_BATCH && !j->c->p.deterministic;
+    int gemm = use_gemm(j->c, j->nb);
     int64_t cost[3], total = 0;
     for (int i = 0; i < j->n_out; i++) {
         cost[i] = gemm ? j->out[i].w->n : (int64_t)j->out[i].w->row_bytes;
@@ -213,8 +220,7 @@ static void mm_worker(void *arg, int ith, int nth)
         /* row r is this thread's when its first byte's cost offset falls in [start, end) */
         int64_t lo = (start - base + cost[i] - 1) / cost[i], hi = (end - base + cost[i] - 1) / cost[i];
         if (lo < 0) lo = 0;
-        if (hi > w->d) hi = w->d;
-        if (ith == nth - 1 && i == j->n_out - 1) hi = w->d;
+        if (hi > w->d) hi = w->d;   /* the last thread's end is the total: every row is taken */
         if (lo < hi) mm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
         base += cost[i] * w->d;
     }

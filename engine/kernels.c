@@ -291,13 +291,6 @@ AVX512 static float dot_q8_0_avx512(const void *row, const float *x, int n)
 /* ----------------------------------------------------------------- dispatch */
 
 typedef float (*dot_fn)(const void *, const float *, int);
-typedef void (*axpy_fn)(float *, float, const float *, int);
-static void axpy_c(float *y, float a, const float *x, int n);
-#ifdef KERN_X86
-static void axpy_avx2(float *y, float a, const float *x, int n);
-static void axpy_avx512(float *y, float a, const float *x, int n);
-#endif
-static axpy_fn k_axpy = axpy_c;
 static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
               k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c,
               k_dot_q4_K = kern_dot_q4_K_c, k_dot_q6_K = kern_dot_q6_K_c;
@@ -316,7 +309,6 @@ static void kern_init_once(void)
         k_dot_q8_0 = dot_q8_0_avx2;
         k_dot_q4_K = kern_dot_q4_K_avx2;
         k_dot_q6_K = kern_dot_q6_K_avx2;
-        k_axpy = axpy_avx2;
         k_isa = "avx2";
     }
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -327,7 +319,6 @@ static void kern_init_once(void)
         k_dot_q8_0 = dot_q8_0_avx512;
         k_dot_q4_K = kern_dot_q4_K_avx512;
         k_dot_q6_K = kern_dot_q6_K_avx512;
-        k_axpy = axpy_avx512;
         k_isa = "avx512";
     }
 #endif
@@ -378,32 +369,6 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
 
 /* ------------------------------------------------------------ elementwise */
 
-static void axpy_c(float *y, float a, const float *x, int n)
-{
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-#ifdef KERN_X86
-AVX512 static void axpy_avx512(float *y, float a, const float *x, int n)
-{
-    __m512 va = _mm512_set1_ps(a);
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
-AVX2 static void axpy_avx2(float *y, float a, const float *x, int n)
-{
-    __m256 va = _mm256_set1_ps(a);
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-#endif
-
-void kern_axpy(float *y, float a, const float *x, int n) { k_axpy(y, a, x, n); }
 
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 {

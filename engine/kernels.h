@@ -49,11 +49,6 @@ int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float
                    int ldy, int r0, int r1, float *scratch);
 size_t kern_gemm_scratch_floats(int n);
 
-/* y += a * x over n floats (attention's weighted sum of values). */
-void kern_axpy(float *y, float a, const float *x, int n);
-/* The same with x of type F32 or F16 (the KV cache's element types). */
-void kern_axpy_t(int type, float *y, float a, const void *x, int n);
-
 /* y = x * w / rms(x) over n elements. */
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void kern_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
