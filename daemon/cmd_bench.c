@@ -122,7 +122,7 @@ static double ttft_ms(qe_sched *s, const qe_token *prefix, int np, uint64_t doc_
 }
 
 /* Aggregate decode tok/s with nb sequences stepping together. */
-static double batch_decode(const qe_model *m, int nb, int n_gen, int threads)
+static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, int kv_f16)
 {
     const qe_model_info *in = qe_model_get_info(m);
     qe_context_params cp = qe_context_default_params();
@@ -130,6 +130,7 @@ static double batch_decode(const qe_model *m, int nb, int n_gen, int threads)
     cp.n_ctx = nb * (16 + n_gen + 1) + nb * 64;
     cp.n_batch_max = nb * 16;
     cp.n_threads = threads;
+    cp.kv_f16 = kv_f16;
     qe_context *c;
     char err[256];
     if (qe_context_init(m, cp, &c, err, sizeof err)) return 0;
@@ -173,7 +174,8 @@ static int argmax(const float *x, int n)
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *C = "bench";
-    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0, full = 1, use_mmap = 0;
+    int n_prompt = 512, n_gen = 128, reps = 3, threads = 0, json = 0, full = 1, use_mmap = 0, kv_f16 = 1;
+    const char *kv = "f16";
     for (int i = 1; i < argc; i++) {
         int bad = 0;
         if (!strcmp(argv[i], "--model")) bad = cli_str(C, argc, argv, &i, &path);
@@ -184,8 +186,17 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--quick")) full = 0;
         else if (!strcmp(argv[i], "--mmap")) use_mmap = 1;
+        else if (!strcmp(argv[i], "--kv")) {
+            if (cli_str(C, argc, argv, &i, &kv)) return 2;
+            if (strcmp(kv, "f16") && strcmp(kv, "f32")) {
+                fprintf(stderr, "quarry bench: --kv takes f16 or f32, got '%s'\n", kv);
+                return 2;
+            }
+            kv_f16 = !strcmp(kv, "f16");
+        }
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick] [--mmap]\n"
+            printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick] [--mmap] [--kv f16|f32]\n"
+                   "  --kv: KV cache element type (default f16, as the scheduler and llama.cpp default to)\n"
                    "  --quick: prompt and batch-1 decode only (no batched decode, no time to first token)\n"
                    "  --mmap: weights served from the file mapping instead of private huge-page memory\n");
             return 0;
@@ -207,6 +218,7 @@ int cmd_bench(int argc, char **argv)
     cp.n_ctx = n_prompt + n_gen + 1;
     cp.n_batch_max = n_prompt;
     cp.n_threads = threads;
+    cp.kv_f16 = kv_f16;
     qe_context *ctx;
     if (qe_context_init(m, cp, &ctx, err, sizeof err)) {
         fprintf(stderr, "quarry bench: %s\n", err);
@@ -252,11 +264,12 @@ int cmd_bench(int argc, char **argv)
     int n_threads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (!rc && full) {
         bw = read_bandwidth_gbs(n_threads);
-        for (int k = 0; k < 3; k++) bd[k] = batch_decode(m, bsz[k], n_gen < 32 ? n_gen : 32, threads);
+        for (int k = 0; k < 3; k++) bd[k] = batch_decode(m, bsz[k], n_gen < 32 ? n_gen : 32, threads, kv_f16);
         qe_sched_params sp = qe_sched_default_params();
         sp.n_seq_max = 2;
         sp.kv_budget_mib = BENCH_KV_MIB;
         sp.n_threads = threads;
+        sp.kv_f16 = kv_f16;
         qe_sched *s;
         if (!qe_sched_init(m, sp, &s, err, sizeof err)) {
             qe_token prefix[1500];
@@ -277,15 +290,15 @@ int cmd_bench(int argc, char **argv)
         double wbytes = (double)in->decode_bytes;
         double bound = bw > 0 ? bw * 1e9 / wbytes : 0;
         if (json)
-            printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
+            printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"kv_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},"
                    "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
                    "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d}\n",
-                   path, in->weight_type_name, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], cold, warm,
+                   path, in->weight_type_name, kv, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], cold, warm,
                    ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB);
         else {
-            printf("%s (%s), %d threads\n", path, in->weight_type_name, n_threads);
+            printf("%s (%s), KV %s, %d threads\n", path, in->weight_type_name, kv, n_threads);
             printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
             printf("  decode %d tokens:        %8.2f tok/s\n", n_gen, tg);
             if (full) {

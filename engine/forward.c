@@ -24,6 +24,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,19 +166,74 @@ typedef struct {
     float *Y;
 } mm_out;
 
+/* Up to this many threads share a product's rows through work stealing;
+ * a larger pool splits them statically. */
+#define QE_STEAL_MAX 64
+
 typedef struct {
     qe_context *c;
     const float *X;
     int nb, n_out;
     mm_out out[3];
+    /* row kernels: thread i's chunks [head, tail), packed as tail << 32 | head */
+    _Atomic uint64_t range[QE_STEAL_MAX];
 } mm_job;
 
-static void mm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
+/* Rows per chunk on the row-kernel path: a multiple of every tile's row
+ * count (8, 6, 4, 3; K-quants 12). Each thread owns a contiguous run of
+ * chunks (one memory stream, which the prefetchers follow) and takes them
+ * from the front; a thread that runs out takes chunks from the back of
+ * another's run. A static split left one thread waiting for the other
+ * 10-15% of a decode step: two cores do not stream memory at the same
+ * speed. Which rows a chunk holds never changes a result: the row kernels
+ * are invariant to the row range. */
+#define QE_ROW_CHUNK 48
+
+static int take_front(_Atomic uint64_t *r, int *k)
 {
-    if (!use_gemm(c, nb)) {
-        kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
-        return;
+    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+    for (;;) {
+        uint32_t h = (uint32_t)v, t = (uint32_t)(v >> 32);
+        if (h >= t) return 0;
+        if (atomic_compare_exchange_weak_explicit(r, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) {
+            *k = (int)h;
+            return 1;
+        }
     }
+}
+
+static int take_back(_Atomic uint64_t *r, int *k)
+{
+    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+    for (;;) {
+        uint32_t h = (uint32_t)v, t = (uint32_t)(v >> 32);
+        if (h >= t) return 0;
+        if (atomic_compare_exchange_weak_explicit(r, &v, v - ((uint64_t)1 << 32), memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *k = (int)t - 1;
+            return 1;
+        }
+    }
+}
+
+/* Runs chunk k of the concatenated rows of j's matrices. */
+static void mm_chunk(mm_job *j, int k)
+{
+    int i = 0;
+    for (;;) {
+        int nc = (j->out[i].w->d + QE_ROW_CHUNK - 1) / QE_ROW_CHUNK;
+        if (k < nc) break;
+        k -= nc;
+        i++;
+    }
+    const qe_mat *w = j->out[i].w;
+    int r0 = k * QE_ROW_CHUNK, r1 = r0 + QE_ROW_CHUNK < w->d ? r0 + QE_ROW_CHUNK : w->d;
+    kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->out[i].Y, w->d, r0, r1);
+}
+
+/* Rows [r0, r1) of one product on the GEMM path. */
+static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
+{
     float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
     /* our AVX-512 kernel where the CPU has it (packs and converts the
      * weights itself), else dequantize into scratch and call sgemm */
@@ -205,10 +261,17 @@ static void mm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, floa
 static void mm_worker(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
-    /* Threads split the concatenated rows by cost, not count: decode is
-     * bound by the bytes read (a Q6_K row costs more than a Q4_K one, and
-     * Q4_K_M files mix them within a layer), the GEMM by the row width. */
     int gemm = use_gemm(j->c, j->nb);
+    if (!gemm && nth <= QE_STEAL_MAX) {
+        int k;
+        while (take_front(&j->range[ith], &k)) mm_chunk(j, k);
+        for (int v = 1; v < nth; v++)
+            while (take_back(&j->range[(ith + v) % nth], &k)) mm_chunk(j, k);
+        return;
+    }
+    /* The GEMM packs the activations per call, so its threads take one
+     * range each, split by cost: the row width for the GEMM, the bytes
+     * read for the row kernels (a Q6_K row costs more than a Q4_K one). */
     int64_t cost[3], total = 0;
     for (int i = 0; i < j->n_out; i++) {
         cost[i] = gemm ? j->out[i].w->n : (int64_t)j->out[i].w->row_bytes;
@@ -221,23 +284,54 @@ static void mm_worker(void *arg, int ith, int nth)
         int64_t lo = (start - base + cost[i] - 1) / cost[i], hi = (end - base + cost[i] - 1) / cost[i];
         if (lo < 0) lo = 0;
         if (hi > w->d) hi = w->d;   /* the last thread's end is the total: every row is taken */
-        if (lo < hi) mm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
+        if (lo < hi && gemm) mm_gemm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
+        else if (lo < hi) kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->out[i].Y, w->d, (int)lo, (int)hi);
         base += cost[i] * w->d;
     }
+}
+
+/* Runs j on the pool. For the row kernels each thread first owns a run of
+ * chunks of equal bytes (the chunks of a Q4_K_M layer differ in cost). */
+static void mm_run(qe_context *c, mm_job *j)
+{
+    int nth = tp_n_threads(c->pool);
+    if (!use_gemm(c, j->nb) && nth <= QE_STEAL_MAX) {
+        int64_t total = 0, done = 0;
+        for (int i = 0; i < j->n_out; i++) total += (int64_t)j->out[i].w->row_bytes * j->out[i].w->d;
+        int t = 0, k = 0;
+        uint32_t head = 0;
+        for (int i = 0; i < j->n_out; i++) {
+            const qe_mat *w = j->out[i].w;
+            for (int r = 0; r < w->d; r += QE_ROW_CHUNK, k++) {
+                /* chunk k goes to the thread whose share holds its first byte */
+                while (t < nth - 1 && done >= total * (t + 1) / nth) {
+                    atomic_init(&j->range[t], (uint64_t)k << 32 | head);
+                    head = (uint32_t)k;
+                    t++;
+                }
+                done += (int64_t)w->row_bytes * (w->d - r < QE_ROW_CHUNK ? w->d - r : QE_ROW_CHUNK);
+            }
+        }
+        for (; t < nth; t++) {
+            atomic_init(&j->range[t], (uint64_t)k << 32 | head);
+            head = (uint32_t)k;
+        }
+    }
+    tp_run(c->pool, mm_worker, j);
 }
 
 /* Y (nb, w->d) = X (nb, w->n) · Wᵀ */
 static void matmul(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y)
 {
-    mm_job j = { c, X, nb, 1, { { w, Y } } };
-    tp_run(c->pool, mm_worker, &j);
+    mm_job j = { .c = c, .X = X, .nb = nb, .n_out = 1, .out = { { w, Y } } };
+    mm_run(c, &j);
 }
 
 static void matmul3(qe_context *c, const float *X, int nb, const qe_mat *w0, float *Y0, const qe_mat *w1, float *Y1,
                     const qe_mat *w2, float *Y2)
 {
-    mm_job j = { c, X, nb, w2 ? 3 : 2, { { w0, Y0 }, { w1, Y1 }, { w2, Y2 } } };
-    tp_run(c->pool, mm_worker, &j);
+    mm_job j = { .c = c, .X = X, .nb = nb, .n_out = w2 ? 3 : 2, .out = { { w0, Y0 }, { w1, Y1 }, { w2, Y2 } } };
+    mm_run(c, &j);
 }
 
 /* --------------------------------------------------------------- attention */

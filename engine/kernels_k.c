@@ -22,7 +22,7 @@
  * order over k and the same final reduction; only how many pairs run side
  * by side changes. A row range that is not a multiple of R reuses the full
  * tile with its last row repeated, so no narrower code exists to drift
- * apart; inputs go in groups of 8, 4, 3, 2 and 1, all the same code.
+ * apart; inputs go in groups of 4, 3, 2 and 1 (AVX2: 8 too), all the same code.
  *
  * Measured on one Zen 5 core (tests/bench/kq_bench.c, weights streamed from
  * L3, the other core busy) the AVX-512 tiles decode Q4_K at 30-35
@@ -737,34 +737,34 @@ Q6_K_TILE_AVX512(q6_K_tile_avx512_vbmi, AVX512_VBMI, q6_K_code16_vbmi, 0x1p-24f)
 
 /* Tile shapes: 6 rows at one input keep enough FMA chains in flight (4 and
  * 8 measured up to 10% slower); wider groups trade rows for inputs within
- * the 32 zmm registers (4 x 4 and 3 x 8 measured 2-18% slower). */
-KQ_TILE(AVX512, q4_K_avx512, q4_K_tile_avx512, 2, 8)
+ * the 32 zmm registers (4 x 4 and 3 x 8 measured 2-18% slower). 8 or more
+ * inputs go as groups of 4 over the same 12 rows (the later groups find the
+ * weights in L1): a 2 x 8 tile ran 5% (rows of 1024) to 45% (rows of 3072,
+ * whose 8 activation vectors no longer fit L1) slower. */
 KQ_TILE(AVX512, q4_K_avx512, q4_K_tile_avx512, 3, 4)
 KQ_TILE(AVX512, q4_K_avx512, q4_K_tile_avx512, 4, 3)
 KQ_TILE(AVX512, q4_K_avx512, q4_K_tile_avx512, 4, 2)
 KQ_TILE(AVX512, q4_K_avx512, q4_K_tile_avx512, 6, 1)
-KQ_TILE(AVX512, q6_K_avx512, q6_K_tile_avx512, 2, 8)
 KQ_TILE(AVX512, q6_K_avx512, q6_K_tile_avx512, 3, 4)
 KQ_TILE(AVX512, q6_K_avx512, q6_K_tile_avx512, 4, 3)
 KQ_TILE(AVX512, q6_K_avx512, q6_K_tile_avx512, 4, 2)
 KQ_TILE(AVX512, q6_K_avx512, q6_K_tile_avx512, 6, 1)
-KQ_TILE(AVX512_VBMI, q6_K_vbmi, q6_K_tile_avx512_vbmi, 2, 8)
 KQ_TILE(AVX512_VBMI, q6_K_vbmi, q6_K_tile_avx512_vbmi, 3, 4)
 KQ_TILE(AVX512_VBMI, q6_K_vbmi, q6_K_tile_avx512_vbmi, 4, 3)
 KQ_TILE(AVX512_VBMI, q6_K_vbmi, q6_K_tile_avx512_vbmi, 4, 2)
 KQ_TILE(AVX512_VBMI, q6_K_vbmi, q6_K_tile_avx512_vbmi, 6, 1)
 
 static const kq_tiles q4_K_tiles_avx512 = {
-    12, { 8, 4, 3, 2, 1 }, { 2, 3, 4, 4, 6 },
-    { q4_K_avx512_2x8, q4_K_avx512_3x4, q4_K_avx512_4x3, q4_K_avx512_4x2, q4_K_avx512_6x1 },
+    12, { 4, 3, 2, 1 }, { 3, 4, 4, 6 },
+    { q4_K_avx512_3x4, q4_K_avx512_4x3, q4_K_avx512_4x2, q4_K_avx512_6x1 },
 };
 static const kq_tiles q6_K_tiles_avx512 = {
-    12, { 8, 4, 3, 2, 1 }, { 2, 3, 4, 4, 6 },
-    { q6_K_avx512_2x8, q6_K_avx512_3x4, q6_K_avx512_4x3, q6_K_avx512_4x2, q6_K_avx512_6x1 },
+    12, { 4, 3, 2, 1 }, { 3, 4, 4, 6 },
+    { q6_K_avx512_3x4, q6_K_avx512_4x3, q6_K_avx512_4x2, q6_K_avx512_6x1 },
 };
 static const kq_tiles q6_K_tiles_vbmi = {
-    12, { 8, 4, 3, 2, 1 }, { 2, 3, 4, 4, 6 },
-    { q6_K_vbmi_2x8, q6_K_vbmi_3x4, q6_K_vbmi_4x3, q6_K_vbmi_4x2, q6_K_vbmi_6x1 },
+    12, { 4, 3, 2, 1 }, { 3, 4, 4, 6 },
+    { q6_K_vbmi_3x4, q6_K_vbmi_4x3, q6_K_vbmi_4x2, q6_K_vbmi_6x1 },
 };
 
 void kern_matmul_rows_kq_avx512(int type, const void *W, size_t row_bytes, int n, const float *X, int nb,
