@@ -51,7 +51,10 @@ int cmd_model_info(int argc, char **argv)
     printf("rope freq base:  %g\n", in->rope_freq_base);
     printf("rms eps:         %g\n", in->rms_eps);
     printf("output:          %s\n", in->tied_output ? "tied to token_embd" : "separate output.weight");
-    printf("weight type:     %s\n", in->weight_type_name);
+    if (strcmp(in->file_type_name, in->weight_type_name))
+        printf("weight type:     %s (mostly %s)\n", in->file_type_name, in->weight_type_name);
+    else
+        printf("weight type:     %s\n", in->weight_type_name);
     printf("chat template:   %s\n", in->has_chat_template ? "present" : "absent");
     qe_model_free(m);
     return 0;

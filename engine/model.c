@@ -138,6 +138,25 @@ static char *dup_str(const char *s, size_t n)
     return r;
 }
 
+/* llama.cpp's name for a file's quantization (llama_ftype in
+ * general.file_type): a Q4_K_M file is mostly Q4_K with Q6_K in chosen
+ * tensors, so the dominant type alone would call it "Q4_K". The name is
+ * used only when its main type is the file's dominant one, so a key that
+ * disagrees with the tensors is not believed. */
+static const char *file_type_name(const gguf_file *f, int dominant)
+{
+    static const struct { uint32_t ftype; int type; const char *name; } names[] = {
+        { 0, GGML_TYPE_F32, "F32" },      { 1, GGML_TYPE_F16, "F16" },      { 7, GGML_TYPE_Q8_0, "Q8_0" },
+        { 14, GGML_TYPE_Q4_K, "Q4_K_S" }, { 15, GGML_TYPE_Q4_K, "Q4_K_M" }, { 18, GGML_TYPE_Q6_K, "Q6_K" },
+        { 32, GGML_TYPE_BF16, "BF16" },
+    };
+    uint32_t ft;
+    if (gguf_get_u32(f, "general.file_type", &ft) == 0)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (names[i].ftype == ft && names[i].type == dominant) return names[i].name;
+    return ggml_type_str(dominant);
+}
+
 int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
 {
     int rc;
@@ -268,6 +287,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     for (int t = 0; t < GGML_TYPE_COUNT; t++)
         if (type_count[t] > type_count[in->weight_type]) in->weight_type = t;
     in->weight_type_name = ggml_type_str(in->weight_type);
+    in->file_type_name = file_type_name(f, in->weight_type);
     in->n_params = n_params;
     in->file_size = gguf_file_size(f);
 

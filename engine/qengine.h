@@ -77,6 +77,10 @@ typedef struct {
     int has_chat_template;
     uint64_t decode_bytes;   /* weight bytes one decode step reads (layer and
                                 output matrices; one embedding row) */
+    const char *file_type_name; /* the file's quantization as llama.cpp names it
+                                ("Q4_K_M", "Q8_0", ...) from general.file_type
+                                when the file's types agree with it, else
+                                weight_type_name */
 } qe_model_info;
 
 /* Borrowed; valid for the model's lifetime. */

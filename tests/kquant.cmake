@@ -8,3 +8,14 @@ add_test(NAME kernels_k COMMAND test_kernels_k)
 add_test(NAME logits_parity_k
          COMMAND node ${QUARRY_REF_DIR}/parity.mjs --set kquant --bin ${CMAKE_BINARY_DIR} --dir ${QUARRY_TEST_MODELS}/parity_k)
 set_tests_properties(logits_parity_k PROPERTIES LABELS parity TIMEOUT 1200)
+
+# model-info names a Q4_K_M file by its mix (general.file_type), not by its
+# dominant type alone; the tiny shape's rows of 64 are no k-quant's, so this
+# model has rows of 256
+add_test(NAME make_test_model_q4km
+         COMMAND $<TARGET_FILE:quarry-mkmodel> --out ${QUARRY_TEST_MODELS}/info-q4km.gguf --type Q4_K_M
+                 --layers 2 --embd 256 --heads 2 --kv-heads 1 --head-dim 128 --ffn 512)
+set_tests_properties(make_test_model_q4km PROPERTIES FIXTURES_SETUP q4km_model)
+add_test(NAME model_info_q4km COMMAND $<TARGET_FILE:quarry> model-info --model ${QUARRY_TEST_MODELS}/info-q4km.gguf)
+set_tests_properties(model_info_q4km PROPERTIES FIXTURES_REQUIRED q4km_model
+                     PASS_REGULAR_EXPRESSION "weight type: +Q4_K_M \\(mostly Q4_K\\)")

@@ -29,34 +29,43 @@ function quarry(model) {
   const out = execFileSync(path.join(a.bin, "quarry"), ["bench", "--model", model, "--threads", String(a.threads),
     "--prompt", String(a.prompt), "--gen", String(a.gen), "--reps", "2", "--json"], { encoding: "utf8" });
   const j = JSON.parse(out.trim().split("\n").pop());
-  return { pp: j.prompt_tok_s, tg: j.decode_tok_s, b8: j.batch_decode_tok_s["8"], j };
+  const bd = j.batch_decode_tok_s;
+  return { pp: j.prompt_tok_s, tg: j.decode_tok_s, b1: bd["1"], b8: bd["8"], j };
 }
-function llama(model) {
-  const out = execFileSync("node", [path.join(here, "llama_bench.mjs"), "--model", model, "--threads", String(a.threads),
-    "--prompt", String(a.prompt), "--gen", String(a.gen), "--tests", "pp,tg,par", "--sequences", "8", "--reps", "2", "--json"],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  const j = JSON.parse(out.trim().split("\n").pop());
-  const r = j.results;
-  const par = Object.keys(r).find((k) => k.startsWith("par8"));
-  return { pp: r[`pp${a.prompt}`].bestTokPerSec, tg: r[`tg${a.gen}`].bestTokPerSec, b8: par ? r[par].bestTokPerSec : 0 };
+// llama.cpp in Quarry's conditions: decode right after the --prompt tokens
+// (quarry bench decodes after its prompt, so llama's tg runs at that depth),
+// and 8 sequences of the same short prompt and step count as Quarry's
+// batched runs (batch_prompt_tokens, batch_steps in its JSON).
+function llama(model, q) {
+  const run = (tests, depth, gen, seqs) => {
+    const out = execFileSync("node", [path.join(here, "llama_bench.mjs"), "--model", model, "--threads", String(a.threads),
+      "--prompt", String(a.prompt), "--gen", String(gen), "--depth", String(depth), "--tests", tests,
+      "--sequences", String(seqs), "--reps", "2", "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return JSON.parse(out.trim().split("\n").pop()).results;
+  };
+  const r1 = run("pp,tg", a.prompt, a.gen, 8);
+  const r2 = run("par", q.j.batch_prompt_tokens, q.j.batch_steps, 8);
+  const pick = (r, pre) => r[Object.keys(r).find((k) => k.startsWith(pre))].bestTokPerSec;
+  return { pp: pick(r1, `pp${a.prompt}`), tg: pick(r1, `tg${a.gen}`), b8: pick(r2, "par8") };
 }
 
 const rows = [];
 for (const model of a.models) {
   const best = { q: { pp: 0, tg: 0, b8: 0 }, l: { pp: 0, tg: 0, b8: 0 } };
   for (let r = 0; r < a.rounds; r++) {
-    for (const [side, fn] of [["q", quarry], ["l", llama]]) {
-      const x = fn(model);
+    const q = quarry(model), l = llama(model, q);
+    for (const [side, x] of [["q", q], ["l", l]]) {
       best[side].pp = Math.max(best[side].pp, x.pp);
       best[side].tg = Math.max(best[side].tg, x.tg);
       best[side].b8 = Math.max(best[side].b8, x.b8);
-      if (x.j) best.qj = x.j;
     }
+    best.q.b1 = Math.max(best.q.b1 || 0, q.b1);
+    best.qj = q.j;
   }
   rows.push({ model: path.basename(model), ...best });
 }
 const f = (x) => x.toFixed(1).padStart(8);
-console.log(`threads ${a.threads}, prompt ${a.prompt} tokens, generation ${a.gen} tokens, best of ${a.rounds} alternating rounds`);
+console.log(`threads ${a.threads}, prompt ${a.prompt} tokens, then ${a.gen} decode steps (tg); 8 sequences: ${rows[0] && rows[0].qj ? rows[0].qj.batch_steps : "?"} steps after ${rows[0] && rows[0].qj ? rows[0].qj.batch_prompt_tokens : "?"}-token prompts (b8); F16 KV both sides; best of ${a.rounds} alternating rounds`);
 console.log(`${"model".padEnd(24)} ${"quarry pp".padStart(10)} ${"llama pp".padStart(10)} ${"ratio".padStart(6)}  ${"quarry tg".padStart(10)} ${"llama tg".padStart(10)} ${"ratio".padStart(6)}  ${"quarry b8".padStart(10)} ${"llama b8".padStart(10)} ${"ratio".padStart(6)}`);
 for (const r of rows)
   console.log(`${r.model.padEnd(24)} ${f(r.q.pp)}   ${f(r.l.pp)}   ${(r.q.pp / r.l.pp).toFixed(2).padStart(5)}  ${f(r.q.tg)}   ${f(r.l.tg)}   ${(r.q.tg / r.l.tg).toFixed(2).padStart(5)}  ${f(r.q.b8)}   ${f(r.l.b8)}   ${(r.q.b8 / r.l.b8).toFixed(2).padStart(5)}`);
@@ -65,7 +74,7 @@ for (const r of rows) {
   const j = r.qj;
   if (!j) continue;
   console.log(`${r.model.padEnd(24)} bandwidth ${j.read_bandwidth_gb_s.toFixed(1)} GB/s -> bound ${j.decode_bound_tok_s.toFixed(1)} tok/s ` +
-    `(decode at ${(100 * r.q.tg / j.decode_bound_tok_s).toFixed(0)}%); batch8/batch1 ${(r.q.b8 / r.q.tg).toFixed(2)}x; ` +
+    `(decode at ${(100 * r.q.tg / j.decode_bound_tok_s).toFixed(0)}%); batch8/batch1 ${(r.q.b8 / r.q.b1).toFixed(2)}x (${r.q.b8.toFixed(1)} / ${r.q.b1.toFixed(1)}); ` +
     `ttft ${j.ttft_cold_ms.toFixed(0)} ms cold, ${j.ttft_warm_ms.toFixed(0)} ms warm (${(j.ttft_cold_ms / j.ttft_warm_ms).toFixed(1)}x); ` +
     `peak RSS ${j.peak_rss_mib.toFixed(0)} MiB (model ${j.model_mib.toFixed(0)} MiB)`);
 }
@@ -78,7 +87,7 @@ for (const r of rows) {
   if (!j) continue;
   const pp = r.q.pp / r.l.pp, tg = r.q.tg / r.l.tg, bound = j.decode_bound_tok_s;
   const tgOk = tg >= 1.5 || (bound > 0 && r.q.tg >= 0.85 * bound);
-  const b1 = r.q.b8 / r.q.tg, bl = r.q.b8 / r.l.b8, warm = j.ttft_cold_ms / j.ttft_warm_ms;
+  const b1 = r.q.b8 / r.q.b1, bl = r.q.b8 / r.l.b8, warm = j.ttft_cold_ms / j.ttft_warm_ms;
   const rssLim = (j.model_mib + (j.kv_budget_mib || 0)) * 1.15;
   console.log(`${r.model}`);
   console.log(`  ${mark(pp >= 1.5)} prompt >= 1.5x llama.cpp: ${pp.toFixed(2)}x`);
