@@ -142,14 +142,20 @@ void attn_ref(const kv_cache *kv, int layer, int seq, int kvh, int npos, const f
 /* scores of R rows against slots [0, m) of one key tile:
  * S[r][slot] = scale * dot(q[r], key slot) */
 typedef void (*scores_fn)(const kv_cache *kv, const char *kt, int m, const float *const *q, int R,
-                          float scale, float *const *S);
+                          float scale, float *const *S, const char *pf);
 /* o[r][0..hd) = fma chain of w[r][p] * value p over slots [a, b), in order */
 typedef void (*values_fn)(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
-                          float *const *o);
+                          float *const *o, const char *pf);
+/* pf: the tile the kernel prefetches while it works (the next block's
+ * keys or values), or NULL. A tile of 8 KiB lies a whole block (every
+ * layer's) from the next, too far for the hardware prefetchers to follow,
+ * and a decode step reads every block of every sequence once: without
+ * it attention waited on memory for most of its time. */
 
 static void scores_c(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
-                     float *const *S)
+                     float *const *S, const char *pf)
 {
+    (void)pf;
     int bs = kv->block_size, hd = kv->head_dim;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < m; s++) {
@@ -160,12 +166,18 @@ static void scores_c(const kv_cache *kv, const char *kt, int m, const float *con
 }
 
 static void values_c(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
-                     float *const *o)
+                     float *const *o, const char *pf)
 {
+    (void)pf;
     int hd = kv->head_dim;
     for (int r = 0; r < R; r++)
         for (int p = a; p < b; p++)
             for (int d = 0; d < hd; d++) o[r][d] += w[r][p] * kv_get(kv, vt, (size_t)p * hd + d);
+}
+
+static inline void prefetch_tile(const char *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
 
 #ifdef ATTN_X86
@@ -178,9 +190,10 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
  * 2R FMAs (one vector would leave the loop bound by loads). */
 #define SCORES512(R)                                                                              \
     AVX512 static void scores512_##R(const kv_cache *kv, const char *kt, int m, const float *const *q, \
-                                     float scale, float *const *S)                               \
+                                     float scale, float *const *S, const char *pf)               \
     {                                                                                             \
         int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
+        if (pf) prefetch_tile(pf, (size_t)bs * hd * kv->elem);                                    \
         __m512 vs = _mm512_set1_ps(scale);                                                        \
         for (int c = 0; c < m; c += 32) {                                                         \
             __mmask16 m0 = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
@@ -213,9 +226,10 @@ static void values_c(const kv_cache *kv, const char *vt, int a, int b, const flo
 /* head_dim in chunks of 64 (4 vectors x R rows of accumulators) */
 #define VALUES512(R)                                                                              \
     AVX512 static void values512_##R(const kv_cache *kv, const char *vt, int a, int b,            \
-                                     const float *const *w, float *const *o)                      \
+                                     const float *const *w, float *const *o, const char *pf)      \
     {                                                                                             \
         int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
+        if (pf) prefetch_tile(pf, (size_t)kv->block_size * hd * kv->elem);                        \
         for (int dc = 0; dc < hd; dc += 64) {                                                     \
             int nj = (hd - dc) / 16 < 4 ? (hd - dc) / 16 : 4;                                     \
             __mmask16 mj[4];                                                                      \
@@ -243,28 +257,28 @@ SCORES512(1) SCORES512(2) SCORES512(3) SCORES512(4) SCORES512(5) SCORES512(6)
 VALUES512(1) VALUES512(2) VALUES512(3) VALUES512(4) VALUES512(5) VALUES512(6)
 
 static void scores_avx512(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
-                          float *const *S)
+                          float *const *S, const char *pf)
 {
     switch (R) {
-    case 1: scores512_1(kv, kt, m, q, scale, S); break;
-    case 2: scores512_2(kv, kt, m, q, scale, S); break;
-    case 3: scores512_3(kv, kt, m, q, scale, S); break;
-    case 4: scores512_4(kv, kt, m, q, scale, S); break;
-    case 5: scores512_5(kv, kt, m, q, scale, S); break;
-    default: scores512_6(kv, kt, m, q, scale, S); break;
+    case 1: scores512_1(kv, kt, m, q, scale, S, pf); break;
+    case 2: scores512_2(kv, kt, m, q, scale, S, pf); break;
+    case 3: scores512_3(kv, kt, m, q, scale, S, pf); break;
+    case 4: scores512_4(kv, kt, m, q, scale, S, pf); break;
+    case 5: scores512_5(kv, kt, m, q, scale, S, pf); break;
+    default: scores512_6(kv, kt, m, q, scale, S, pf); break;
     }
 }
 
 static void values_avx512(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
-                          float *const *o)
+                          float *const *o, const char *pf)
 {
     switch (R) {
-    case 1: values512_1(kv, vt, a, b, w, o); break;
-    case 2: values512_2(kv, vt, a, b, w, o); break;
-    case 3: values512_3(kv, vt, a, b, w, o); break;
-    case 4: values512_4(kv, vt, a, b, w, o); break;
-    case 5: values512_5(kv, vt, a, b, w, o); break;
-    default: values512_6(kv, vt, a, b, w, o); break;
+    case 1: values512_1(kv, vt, a, b, w, o, pf); break;
+    case 2: values512_2(kv, vt, a, b, w, o, pf); break;
+    case 3: values512_3(kv, vt, a, b, w, o, pf); break;
+    case 4: values512_4(kv, vt, a, b, w, o, pf); break;
+    case 5: values512_5(kv, vt, a, b, w, o, pf); break;
+    default: values512_6(kv, vt, a, b, w, o, pf); break;
     }
 }
 
@@ -279,9 +293,10 @@ AVX2 static inline __m256 load8(int f16, const char *p, size_t i)
 
 #define SCORES256(R)                                                                              \
     AVX2 static void scores256_##R(const kv_cache *kv, const char *kt, int m, const float *const *q, \
-                                   float scale, float *const *S)                                  \
+                                   float scale, float *const *S, const char *pf)                  \
     {                                                                                             \
         int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
+        if (pf) prefetch_tile(pf, (size_t)bs * hd * kv->elem);                                    \
         __m256 vs = _mm256_set1_ps(scale);                                                        \
         for (int c = 0; c < m; c += 8) {                                                          \
             __m256 acc[R];                                                                        \
@@ -300,9 +315,10 @@ AVX2 static inline __m256 load8(int f16, const char *p, size_t i)
 
 #define VALUES256(R)                                                                              \
     AVX2 static void values256_##R(const kv_cache *kv, const char *vt, int a, int b,              \
-                                   const float *const *w, float *const *o)                        \
+                                   const float *const *w, float *const *o, const char *pf)        \
     {                                                                                             \
         int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
+        if (pf) prefetch_tile(pf, (size_t)kv->block_size * hd * kv->elem);                        \
         for (int dc = 0; dc < hd; dc += 16) {                                                     \
             int two = hd - dc >= 16;                                                              \
             __m256 acc[R][2];                                                                     \
@@ -330,28 +346,28 @@ SCORES256(1) SCORES256(2) SCORES256(3) SCORES256(4) SCORES256(5) SCORES256(6)
 VALUES256(1) VALUES256(2) VALUES256(3) VALUES256(4) VALUES256(5) VALUES256(6)
 
 static void scores_avx2(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
-                        float *const *S)
+                        float *const *S, const char *pf)
 {
     switch (R) {
-    case 1: scores256_1(kv, kt, m, q, scale, S); break;
-    case 2: scores256_2(kv, kt, m, q, scale, S); break;
-    case 3: scores256_3(kv, kt, m, q, scale, S); break;
-    case 4: scores256_4(kv, kt, m, q, scale, S); break;
-    case 5: scores256_5(kv, kt, m, q, scale, S); break;
-    default: scores256_6(kv, kt, m, q, scale, S); break;
+    case 1: scores256_1(kv, kt, m, q, scale, S, pf); break;
+    case 2: scores256_2(kv, kt, m, q, scale, S, pf); break;
+    case 3: scores256_3(kv, kt, m, q, scale, S, pf); break;
+    case 4: scores256_4(kv, kt, m, q, scale, S, pf); break;
+    case 5: scores256_5(kv, kt, m, q, scale, S, pf); break;
+    default: scores256_6(kv, kt, m, q, scale, S, pf); break;
     }
 }
 
 static void values_avx2(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
-                        float *const *o)
+                        float *const *o, const char *pf)
 {
     switch (R) {
-    case 1: values256_1(kv, vt, a, b, w, o); break;
-    case 2: values256_2(kv, vt, a, b, w, o); break;
-    case 3: values256_3(kv, vt, a, b, w, o); break;
-    case 4: values256_4(kv, vt, a, b, w, o); break;
-    case 5: values256_5(kv, vt, a, b, w, o); break;
-    default: values256_6(kv, vt, a, b, w, o); break;
+    case 1: values256_1(kv, vt, a, b, w, o, pf); break;
+    case 2: values256_2(kv, vt, a, b, w, o, pf); break;
+    case 3: values256_3(kv, vt, a, b, w, o, pf); break;
+    case 4: values256_4(kv, vt, a, b, w, o, pf); break;
+    case 5: values256_5(kv, vt, a, b, w, o, pf); break;
+    default: values256_6(kv, vt, a, b, w, o, pf); break;
     }
 }
 /* exp(x) for x <= 0 (softmax arguments): 2^n * e^r with |r| <= ln2/2 and
@@ -464,13 +480,17 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
     int nmax = npos[R - 1];
 
     float *Sb[ATTN_TILE_ROWS];
+    /* each kernel call prefetches the next block's tile: keys, then the
+     * first values, then values */
+    const char *v0 = kv->v + tile_base(kv, tl->seq, 0, layer, tl->kvh) * kv->elem;
     for (int p0 = 0; p0 < nmax; p0 += bs) {
         const char *kt = kv->k + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
+        const char *pf = p0 + bs < nmax ? kv->k + tile_base(kv, tl->seq, p0 + bs, layer, tl->kvh) * kv->elem : v0;
         for (int i = 0; i < R; i++) Sb[i] = S[i] + p0;
         for (int s0 = 0; s0 < R; s0 += sub) {
             int s1 = s0 + sub < R ? s0 + sub : R, smax = npos[s1 - 1];
             int m = smax - p0 < bs ? smax - p0 : bs;   /* the keys this sub-tile sees */
-            if (m > 0) sf(kv, kt, m, qr + s0, s1 - s0, scale, Sb + s0);
+            if (m > 0) sf(kv, kt, m, qr + s0, s1 - s0, scale, Sb + s0, s0 ? NULL : pf);
         }
     }
     for (int i = 0; i < R; i++) {
@@ -479,6 +499,7 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
     }
     for (int p0 = 0; p0 < nmax; p0 += bs) {
         const char *vt = kv->v + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
+        const char *pf = p0 + bs < nmax ? kv->v + tile_base(kv, tl->seq, p0 + bs, layer, tl->kvh) * kv->elem : NULL;
         /* slots within this block, as offsets from p0 (w rows shifted so
          * that w[r][slot] is the weight of position p0 + slot) */
         const float *w[ATTN_TILE_ROWS];
@@ -487,10 +508,10 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
         for (int s0 = 0; s0 < R; s0 += sub) {
             int s1 = s0 + sub < R ? s0 + sub : R, nmin = npos[s0];
             int common = (nmin < end ? nmin : end) - p0;   /* seen by every row of the sub-tile */
-            if (common > 0) vf(kv, vt, 0, common, w + s0, s1 - s0, orow + s0);
+            if (common > 0) vf(kv, vt, 0, common, w + s0, s1 - s0, orow + s0, s0 ? NULL : pf);
             for (int i = s0; i < s1; i++) {
                 int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
-                if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i]);
+                if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i], NULL);
             }
         }
     }

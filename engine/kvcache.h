@@ -20,6 +20,7 @@ typedef struct {
     int type;              /* element type: GGML_TYPE_F32 or GGML_TYPE_F16 */
     size_t elem;           /* bytes per element */
     char *k, *v;           /* n_blocks blocks of block_floats elements each */
+    size_t bytes;          /* size of each of k and v (their mappings) */
     size_t block_floats;   /* elements per block: n_layer * n_kv_head * block_size * head_dim */
     int32_t *refcnt;       /* per block; 0 = free */
     int32_t *free_list;    /* stack of free block ids */
