@@ -22,6 +22,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "quant.h"
+#include "simd_exp.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -95,18 +96,52 @@ static inline size_t tile_base(const kv_cache *kv, int seq, int pos, int layer, 
     return kv_offset(kv, seq, pos - pos % kv->block_size, layer, kvh);
 }
 
+static void attn_init(void);
+static int have_avx512 = 0, have_avx2 = 0;
+static pthread_once_t attn_once = PTHREAD_ONCE_INIT;
+
+#ifdef ATTN_X86
+/* F32 -> F16 with F16C: round to nearest even, as qe_f32_to_fp16 (NaN
+ * payloads aside), 8 at a time; the scalar conversion of every stored key
+ * and value was 1% of a prompt's time. */
+__attribute__((target("avx2,f16c"))) static void to_fp16_f16c(const float *x, uint16_t *h, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) h[i] = qe_f32_to_fp16(x[i]);
+}
+#endif
+
+static void to_fp16(const float *x, uint16_t *h, int n)
+{
+    pthread_once(&attn_once, attn_init);
+#ifdef ATTN_X86
+    if (have_avx2) {
+        to_fp16_f16c(x, h, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++) h[i] = qe_f32_to_fp16(x[i]);
+}
+
 void attn_store(kv_cache *kv, int seq, int pos, int layer, int kvh, const float *k, const float *v)
 {
     int bs = kv->block_size, hd = kv->head_dim, slot = pos % bs;
     size_t base = tile_base(kv, seq, pos, layer, kvh);
     if (kv->type == GGML_TYPE_F16) {
-        uint16_t *kt = (uint16_t *)kv->k + base;
-        for (int d = 0; d < hd; d++) kt[(size_t)d * bs + slot] = qe_f32_to_fp16(k[d]);
-    } else {
-        float *kt = (float *)kv->k + base;
-        for (int d = 0; d < hd; d++) kt[(size_t)d * bs + slot] = k[d];
+        uint16_t *kt = (uint16_t *)kv->k + base, tmp[64];
+        for (int d0 = 0; d0 < hd; d0 += 64) {
+            int m = hd - d0 < 64 ? hd - d0 : 64;
+            to_fp16(k + d0, tmp, m);
+            for (int d = 0; d < m; d++) kt[(size_t)(d0 + d) * bs + slot] = tmp[d];
+        }
+        to_fp16(v, (uint16_t *)kv->v + base + (size_t)slot * hd, hd);
+        return;
     }
-    qe_quantize_row(kv->type, v, kv->v + (base + (size_t)slot * hd) * kv->elem, hd);
+    float *kt = (float *)kv->k + base;
+    for (int d = 0; d < hd; d++) kt[(size_t)d * bs + slot] = k[d];
+    memcpy((float *)kv->v + base + (size_t)slot * hd, v, sizeof(float) * hd);
 }
 
 static inline float kv_get(const kv_cache *kv, const char *p, size_t i)
@@ -370,26 +405,6 @@ static void values_avx2(const kv_cache *kv, const char *vt, int a, int b, const 
     default: values256_6(kv, vt, a, b, w, o, pf); break;
     }
 }
-/* exp(x) for x <= 0 (softmax arguments): 2^n * e^r with |r| <= ln2/2 and
- * a degree-7 Taylor polynomial (truncation 6e-9, below float rounding). */
-AVX512 static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));   /* e^-104 is 0 in float */
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);   /* ln2, high part */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);       /* ln2, low part */
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 /* kern_softmax's job, 16 lanes at a time (the scalar expf per score was a
  * tenth of a prompt's time); the sum in lanes, then across them. */
 AVX512 static void softmax_avx512(float *x, int n)
@@ -400,13 +415,13 @@ AVX512 static void softmax_avx512(float *x, int n)
     if (i < n) mx = _mm512_mask_max_ps(mx, (__mmask16)((1u << (n - i)) - 1), mx, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
     __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
     for (i = 0; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        __m512 e = qe_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (i < n) {
         __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm));
+        __m512 e = qe_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm));
         _mm512_mask_storeu_ps(x + i, mk, e);
         sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
     }
@@ -418,9 +433,6 @@ AVX512 static void softmax_avx512(float *x, int n)
     }
 }
 #endif
-
-static int have_avx512 = 0, have_avx2 = 0;
-static pthread_once_t attn_once = PTHREAD_ONCE_INIT;
 
 static void attn_init(void)
 {

@@ -9,6 +9,7 @@
 #include "attention.h"
 #include "gguf.h"
 #include "kvcache.h"
+#include "quant.h"
 #include "qengine.h"
 
 #include <math.h>
@@ -47,6 +48,38 @@ static void run_chunk(const kv_cache *kv, int layer, int n_head, const float *q_
     }
     CHECK(covered == nt_tiles, "split covered %d of %d tiles", covered, nt_tiles);
     free(seq); free(pos); free(tiles); free(scratch);
+}
+
+/* attn_store keeps keys and values exactly (F32) or as qe_f32_to_fp16
+ * rounds them (F16: the fast conversion must agree with the reference one,
+ * subnormals, ties and overflow included). */
+static void check_store(int type)
+{
+    const int hd = 72, bs = 8;
+    kv_cache kv;
+    CHECK(kv_init(&kv, type, 2, 3, hd, bs, 40, 1) == 0, "kv_init");
+    kv_grow(&kv, 0, 40);
+    float k[72], v[72];
+    for (int p = 0; p < 40; p++)
+        for (int h = 0; h < 3; h++) {
+            for (int d = 0; d < hd; d++) { k[d] = nrand() * (1 + p); v[d] = nrand(); }
+            k[p % hd] = 1e-6f;                      /* an F16 subnormal */
+            v[(p + 1) % hd] = 70000.0f;             /* beyond F16: infinity */
+            v[(p + 2) % hd] = 1.0f + 0x1p-11f;      /* a tie, to even */
+            attn_store(&kv, 0, p, 1, h, k, v);
+            size_t base = kv_offset(&kv, 0, p - p % bs, 1, h), slot = (size_t)(p % bs);
+            int bad = 0;
+            for (int d = 0; d < hd; d++) {
+                if (type == GGML_TYPE_F16)
+                    bad += ((uint16_t *)kv.k)[base + (size_t)d * bs + slot] != qe_f32_to_fp16(k[d]) ||
+                           ((uint16_t *)kv.v)[base + slot * hd + d] != qe_f32_to_fp16(v[d]);
+                else
+                    bad += ((float *)kv.k)[base + (size_t)d * bs + slot] != k[d] ||
+                           ((float *)kv.v)[base + slot * hd + d] != v[d];
+            }
+            CHECK(bad == 0, "%s store at position %d head %d: %d elements differ", ggml_type_str(type), p, h, bad);
+        }
+    kv_free(&kv);
 }
 
 static void check_shape(int type, int hd, int bs, int n_head, int n_head_kv)
@@ -105,6 +138,7 @@ int main(void)
 {
     int types[] = { GGML_TYPE_F16, GGML_TYPE_F32 };
     for (int i = 0; i < 2; i++) {
+        check_store(types[i]);
         check_shape(types[i], 128, 32, 4, 2);   /* Qwen3's head size, GQA 2 */
         check_shape(types[i], 64, 16, 8, 1);    /* group of 8: tiles split heads */
         check_shape(types[i], 48, 24, 2, 2);    /* AVX-512 masks, AVX2 16+8 chunks */

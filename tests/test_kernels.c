@@ -196,6 +196,21 @@ static void test_elementwise(void)
     float g[3] = { 0, 1, -2 }, u[3] = { 5, 2, 1 };
     kern_swiglu(g, u, 3);
     CHECK(g[0] == 0 && fabsf(g[1] - 2 * 0.7310586f) < 1e-6f && fabsf(g[2] - (-2 * 0.1192029f)) < 1e-6f, "swiglu");
+
+    /* the vector path (16 lanes and a scalar tail) against double math over
+     * a wide range, the saturated ends included: silu(-200) is -0, silu(200)
+     * is 200, and neither may become NaN */
+    enum { NS = 1003 };
+    float gs[NS], us[NS], g0[NS];
+    for (int i = 0; i < NS; i++) {
+        g0[i] = gs[i] = i < 8 ? (float[]){ -200, -104, -88, -20, 20, 88, 104, 200 }[i] : nrand() * 8;
+        us[i] = 1 + nrand() * 0.5f;
+    }
+    kern_swiglu(gs, us, NS);
+    for (int i = 0; i < NS; i++) {
+        double ex = (double)g0[i] / (1.0 + exp(-(double)g0[i])) * us[i];
+        CHECK(!isnan(gs[i]) && fabs(gs[i] - ex) <= 2e-6 * fabs(ex) + 1e-30, "swiglu(%g) = %g, exact %g", g0[i], gs[i], ex);
+    }
 }
 
 static atomic_int tp_hits[4][1000];
