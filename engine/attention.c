@@ -291,30 +291,24 @@ static inline void prefetch_tile(const char *p, size_t bytes)
 SCORES512(1) SCORES512(2) SCORES512(3) SCORES512(4) SCORES512(5) SCORES512(6)
 VALUES512(1) VALUES512(2) VALUES512(3) VALUES512(4) VALUES512(5) VALUES512(6)
 
+/* the tile for R rows (1 <= R <= 6) */
+typedef void (*scores_tile)(const kv_cache *, const char *, int, const float *const *, float, float *const *,
+                            const char *);
+typedef void (*values_tile)(const kv_cache *, const char *, int, int, const float *const *, float *const *,
+                            const char *);
+static const scores_tile scores512[7] = { NULL, scores512_1, scores512_2, scores512_3, scores512_4, scores512_5, scores512_6 };
+static const values_tile values512[7] = { NULL, values512_1, values512_2, values512_3, values512_4, values512_5, values512_6 };
+
 static void scores_avx512(const kv_cache *kv, const char *kt, int m, const float *const *q, int R, float scale,
                           float *const *S, const char *pf)
 {
-    switch (R) {
-    case 1: scores512_1(kv, kt, m, q, scale, S, pf); break;
-    case 2: scores512_2(kv, kt, m, q, scale, S, pf); break;
-    case 3: scores512_3(kv, kt, m, q, scale, S, pf); break;
-    case 4: scores512_4(kv, kt, m, q, scale, S, pf); break;
-    case 5: scores512_5(kv, kt, m, q, scale, S, pf); break;
-    default: scores512_6(kv, kt, m, q, scale, S, pf); break;
-    }
+    scores512[R < 6 ? R : 6](kv, kt, m, q, scale, S, pf);
 }
 
 static void values_avx512(const kv_cache *kv, const char *vt, int a, int b, const float *const *w, int R,
                           float *const *o, const char *pf)
 {
-    switch (R) {
-    case 1: values512_1(kv, vt, a, b, w, o, pf); break;
-    case 2: values512_2(kv, vt, a, b, w, o, pf); break;
-    case 3: values512_3(kv, vt, a, b, w, o, pf); break;
-    case 4: values512_4(kv, vt, a, b, w, o, pf); break;
-    case 5: values512_5(kv, vt, a, b, w, o, pf); break;
-    default: values512_6(kv, vt, a, b, w, o, pf); break;
-    }
+    values512[R < 6 ? R : 6](kv, vt, a, b, w, o, pf);
 }
 
 /* AVX2: 8 positions per vector; block_size % 8 == 0, so the last vector of
