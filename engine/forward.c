@@ -13,6 +13,7 @@
  * One layer:  x += Wo·attn(rope(qnorm(Wq·n1)), rope(knorm(Wk·n1)), Wv·n1)
  *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)
  */
+#include "errmsg.h"
 #include "forward.h"
 #include "attention.h"
 #include "kernels.h"
@@ -75,16 +76,6 @@ static int use_gemm(const qe_context *c, int nb)
     return nb >= QE_BLAS_MIN_BATCH && !c->p.deterministic;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 qe_context_params qe_context_default_params(void)
 {
@@ -114,16 +105,16 @@ void qe_context_free(qe_context *c)
 int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
                     char *err, size_t errlen)
 {
-    if (!m || !out) return fail(err, errlen, QE_EINVAL, "qe_context_init: no model");
+    if (!m || !out) return qe_fail(err, errlen, QE_EINVAL, "qe_context_init: no model");
     if (p.n_threads <= 0) p.n_threads = default_threads();
     if (p.n_seq_max < 1 || p.n_seq_max > 4096 || p.n_ctx < 1 || p.n_batch_max < 1 ||
         p.kv_block_size < 1 || p.kv_block_size > 4096 || p.n_threads > 512)
-        return fail(err, errlen, QE_EINVAL,
+        return qe_fail(err, errlen, QE_EINVAL,
                     "context parameters out of range (n_seq_max %d, n_ctx %d, n_batch_max %d, kv_block_size %d, n_threads %d)",
                     p.n_seq_max, p.n_ctx, p.n_batch_max, p.kv_block_size, p.n_threads);
     const qe_model_info *in = &m->info;
     qe_context *c = calloc(1, sizeof *c);
-    if (!c) return fail(err, errlen, QE_ENOMEM, "out of memory");
+    if (!c) return qe_fail(err, errlen, QE_ENOMEM, "out of memory");
     c->m = m;
     c->p = p;
     int B = p.n_batch_max, E = in->n_embd, Q = in->n_head * in->head_dim;
@@ -146,7 +137,7 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
                 p.kv_block_size, p.n_ctx, p.n_seq_max) ||
         !(c->pool = tp_init(p.n_threads))) {
         qe_context_free(c);
-        return fail(err, errlen, QE_ENOMEM,
+        return qe_fail(err, errlen, QE_ENOMEM,
                     "out of memory allocating a context for %d tokens of KV cache and batches of %d",
                     p.n_ctx, p.n_batch_max);
     }
@@ -424,7 +415,7 @@ static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errle
 {
     const qe_model_info *in = &c->m->info;
     if (!b || b->n < 1 || b->n > c->p.n_batch_max || !b->token || !b->pos || !b->seq)
-        return fail(err, errlen, QE_EINVAL, "batch of %d entries: expected 1..%d entries with tokens, positions and sequences",
+        return qe_fail(err, errlen, QE_EINVAL, "batch of %d entries: expected 1..%d entries with tokens, positions and sequences",
                     b ? b->n : 0, c->p.n_batch_max);
     /* a sequence's expected next position is its length plus the entries
      * of it seen earlier in this batch (a scan: batches are small next to
@@ -433,16 +424,16 @@ static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errle
         qe_token t = b->token[i];
         qe_seq s = b->seq[i];
         if (t < 0 || t >= in->n_vocab)
-            return fail(err, errlen, QE_ERANGE, "batch entry %d: token %d out of range 0..%d", i, t, in->n_vocab - 1);
+            return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: token %d out of range 0..%d", i, t, in->n_vocab - 1);
         if (s < 0 || s >= c->p.n_seq_max)
-            return fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d out of range 0..%d", i, s, c->p.n_seq_max - 1);
+            return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d out of range 0..%d", i, s, c->p.n_seq_max - 1);
         int expect = c->kv.seq_len[s];
         for (int k = 0; k < i; k++) expect += b->seq[k] == s;
         if (b->pos[i] != expect)
-            return fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d continues at position %d, got %d",
+            return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d continues at position %d, got %d",
                         i, s, expect, b->pos[i]);
         if (b->pos[i] >= c->p.n_ctx)
-            return fail(err, errlen, QE_ERANGE, "batch entry %d: position %d beyond the context of %d tokens",
+            return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: position %d beyond the context of %d tokens",
                         i, b->pos[i], c->p.n_ctx);
     }
     return QE_OK;
@@ -473,7 +464,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         if (first) need += kv_shared_blocks(kv, b->seq[i], b->pos[i], b->pos[i] + 1);
     }
     if (need > kv->n_free)
-        return fail(err, errlen, QE_NO_KV, "KV cache full: the batch needs %d more blocks of %d tokens, %d free",
+        return qe_fail(err, errlen, QE_NO_KV, "KV cache full: the batch needs %d more blocks of %d tokens, %d free",
                     need, kv->block_size, kv->n_free);
     for (int i = 0; i < n; i++) {
         int first = 1, last = 1;

@@ -4,6 +4,7 @@
  * shape against them, builds the tokenizer. Every failure names the file
  * and the key or tensor with expected vs actual values.
  */
+#include "errmsg.h"
 #include "model.h"
 #include "kernels.h"
 #include "quant.h"
@@ -13,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 qe_model_params qe_model_default_params(void)
 {
@@ -41,11 +32,11 @@ static int req_u32(const gguf_file *f, const char *name, int max, int *out,
     uint32_t v;
     int rc = gguf_get_u32(f, key, &v);
     if (rc == -1)
-        return fail(err, errlen, QE_EFORMAT, "%s: missing required key %s", gguf_path(f), key);
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: missing required key %s", gguf_path(f), key);
     if (rc < 0)
-        return fail(err, errlen, QE_EFORMAT, "%s: key %s: expected an unsigned integer", gguf_path(f), key);
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected an unsigned integer", gguf_path(f), key);
     if (v == 0 || v > (uint32_t)max)
-        return fail(err, errlen, QE_EFORMAT, "%s: key %s: expected 1..%d, got %u",
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected 1..%d, got %u",
                     gguf_path(f), key, max, v);
     *out = (int)v;
     return QE_OK;
@@ -57,9 +48,9 @@ static int opt_f32(const gguf_file *f, const char *key, float def, float lo, flo
     int rc = gguf_get_f32(f, key, out);
     if (rc == -1) { *out = def; return QE_OK; }
     if (rc < 0)
-        return fail(err, errlen, QE_EFORMAT, "%s: key %s: expected a float", gguf_path(f), key);
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected a float", gguf_path(f), key);
     if (!(*out >= lo && *out <= hi))
-        return fail(err, errlen, QE_EFORMAT, "%s: key %s: expected %g..%g, got %g",
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected %g..%g, got %g",
                     gguf_path(f), key, lo, hi, *out);
     return QE_OK;
 }
@@ -77,7 +68,7 @@ static int bind(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1,
 {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t)
-        return fail(err, errlen, QE_EFORMAT, "%s: missing tensor %s", gguf_path(f), name);
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: missing tensor %s", gguf_path(f), name);
     int want_dims = ne1 ? 2 : 1;
     int64_t t1 = t->n_dims > 1 ? t->ne[1] : 0;
     int extra = 0;
@@ -89,16 +80,16 @@ static int bind(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1,
             k += snprintf(got + k, sizeof got - (size_t)k, ", %lld", (long long)t->ne[i]);
         snprintf(got + (k < (int)sizeof got ? k : (int)sizeof got - 2), 2, "]");
         if (ne1)
-            return fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld, %lld], got %s",
+            return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld, %lld], got %s",
                         gguf_path(f), name, (long long)ne0, (long long)ne1, got);
-        return fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld], got %s",
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld], got %s",
                     gguf_path(f), name, (long long)ne0, got);
     }
     if (ne1 == 0 && t->type != GGML_TYPE_F32)
-        return fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected type F32, got %s",
+        return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected type F32, got %s",
                     gguf_path(f), name, ggml_type_str(t->type));
     if (ne1 != 0 && !is_matrix_type(t->type))
-        return fail(err, errlen, QE_EFORMAT,
+        return qe_fail(err, errlen, QE_EFORMAT,
                     "%s: tensor %s: type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K)",
                     gguf_path(f), name, ggml_type_str(t->type));
     *out = t;
@@ -161,17 +152,17 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
 {
     int rc;
     qe_model *m = calloc(1, sizeof *m);
-    if (!m) { gguf_close(f); return fail(err, errlen, QE_ENOMEM, "out of memory"); }
+    if (!m) { gguf_close(f); return qe_fail(err, errlen, QE_ENOMEM, "out of memory"); }
     m->gguf = f;
     const char *path = gguf_path(f);
 
     const char *arch; size_t arch_len;
     if (gguf_get_str(f, "general.architecture", &arch, &arch_len) != 0) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: missing string key general.architecture", path);
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: missing string key general.architecture", path);
         goto fail;
     }
     if (arch_len != 5 || memcmp(arch, "qwen3", 5) != 0) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: general.architecture: expected \"qwen3\", got \"%.*s\"",
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: general.architecture: expected \"qwen3\", got \"%.*s\"",
                   path, (int)(arch_len > 64 ? 64 : arch_len), arch);
         goto fail;
     }
@@ -179,7 +170,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     in->arch = "qwen3";
     const char *nm; size_t nm_len;
     m->name = gguf_get_str(f, "general.name", &nm, &nm_len) == 0 ? dup_str(nm, nm_len) : dup_str("", 0);
-    if (!m->name) { rc = fail(err, errlen, QE_ENOMEM, "out of memory"); goto fail; }
+    if (!m->name) { rc = qe_fail(err, errlen, QE_ENOMEM, "out of memory"); goto fail; }
     in->name = m->name;
 
     if ((rc = req_u32(f, "block_count", 4096, &in->n_layer, err, errlen)) ||
@@ -201,17 +192,17 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         (rc = req_u32(f, "attention.value_length", 1024, &vlen, err, errlen)))
         goto fail;
     if (vlen != in->head_dim) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.value_length: expected %d (= key_length), got %d",
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.value_length: expected %d (= key_length), got %d",
                   path, in->head_dim, vlen);
         goto fail;
     }
     if (in->head_dim % 2) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.key_length: expected an even head size, got %d",
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.key_length: expected an even head size, got %d",
                   path, in->head_dim);
         goto fail;
     }
     if (in->n_head % in->n_head_kv) {
-        rc = fail(err, errlen, QE_EFORMAT,
+        rc = qe_fail(err, errlen, QE_EFORMAT,
                   "%s: qwen3.attention.head_count (%d) is not a multiple of head_count_kv (%d)",
                   path, in->n_head, in->n_head_kv);
         goto fail;
@@ -223,7 +214,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     /* F32 vectors are used in place: their data must be 4-byte aligned,
      * which the file's alignment (a power of two) guarantees from 4 up */
     if (gguf_alignment(f) < 4) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: general.alignment: expected at least 4, got %u", path,
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: general.alignment: expected at least 4, got %u", path,
                   (unsigned)gguf_alignment(f));
         goto fail;
     }
@@ -232,12 +223,12 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         goto fail;
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
     if (!te || te->n_dims != 2) {
-        rc = fail(err, errlen, QE_EFORMAT, "%s: %s tensor token_embd.weight", path,
+        rc = qe_fail(err, errlen, QE_EFORMAT, "%s: %s tensor token_embd.weight", path,
                   te ? "expected a 2-D" : "missing");
         goto fail;
     }
     if (te->ne[1] < tok_n_vocab(m->vocab) || te->ne[1] > (1 << 24)) {
-        rc = fail(err, errlen, QE_EFORMAT,
+        rc = qe_fail(err, errlen, QE_EFORMAT,
                   "%s: tensor token_embd.weight: expected %d..%d rows (the tokenizer has %d tokens), got %lld",
                   path, tok_n_vocab(m->vocab), 1 << 24, tok_n_vocab(m->vocab), (long long)te->ne[1]);
         goto fail;
@@ -254,7 +245,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         in->tied_output = 1;
     }
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
-    if (!m->layers) { rc = fail(err, errlen, QE_ENOMEM, "out of memory"); goto fail; }
+    if (!m->layers) { rc = qe_fail(err, errlen, QE_ENOMEM, "out of memory"); goto fail; }
     int type_count[GGML_TYPE_COUNT] = {0};
     uint64_t n_params = (uint64_t)E * in->n_vocab * (in->tied_output ? 1 : 2) + E;
     for (int l = 0; l < in->n_layer; l++) {
@@ -294,7 +285,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     const char *tmpl; size_t tmpl_len;
     if (gguf_get_str(f, "tokenizer.chat_template", &tmpl, &tmpl_len) == 0) {
         if (!(m->chat_template = dup_str(tmpl, tmpl_len))) {
-            rc = fail(err, errlen, QE_ENOMEM, "out of memory");
+            rc = qe_fail(err, errlen, QE_ENOMEM, "out of memory");
             goto fail;
         }
         in->has_chat_template = 1;
@@ -325,7 +316,7 @@ int qe_model_load(const char *path, qe_model_params params, qe_model **out,
 {
     (void)params;
     if (!path || !out)
-        return fail(err, errlen, QE_EINVAL, "qe_model_load: no path given");
+        return qe_fail(err, errlen, QE_EINVAL, "qe_model_load: no path given");
     gguf_file *f;
     int rc = gguf_open_ex(path, params.weights_in_memory, &f, err, errlen);
     if (rc) return rc;

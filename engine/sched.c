@@ -14,6 +14,7 @@
  * prefilled by another request right now: one computes the prefix, the
  * others then attach it instead of computing it again in parallel.
  */
+#include "errmsg.h"
 #include "forward.h"
 #include "model.h"
 #include "prefix.h"
@@ -73,30 +74,20 @@ qe_sched_params qe_sched_default_params(void)
     return p;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *err, size_t errlen)
 {
     if (!m || !out || p.n_seq_max < 1 || p.kv_block_size < 1 || p.max_batch_tokens < 1 || p.kv_budget_mib < 1)
-        return fail(err, errlen, QE_EINVAL, "scheduler parameters out of range");
+        return qe_fail(err, errlen, QE_EINVAL, "scheduler parameters out of range");
     const qe_model_info *in = qe_model_get_info(m);
     double per_tok = 2.0 * in->n_layer * in->n_head_kv * in->head_dim * (p.kv_f16 ? 2 : 4);
     long n_ctx = (long)((double)p.kv_budget_mib * 1048576.0 / per_tok);
     n_ctx -= n_ctx % p.kv_block_size;
     if (n_ctx < (long)p.kv_block_size * p.n_seq_max)
-        return fail(err, errlen, QE_ENOMEM, "a KV budget of %d MiB holds %ld tokens: less than one block of %d per request",
+        return qe_fail(err, errlen, QE_ENOMEM, "a KV budget of %d MiB holds %ld tokens: less than one block of %d per request",
                     p.kv_budget_mib, n_ctx, p.kv_block_size);
     qe_sched *s = calloc(1, sizeof *s);
-    if (!s) return fail(err, errlen, QE_ENOMEM, "out of memory");
+    if (!s) return qe_fail(err, errlen, QE_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->m = m;
@@ -125,7 +116,7 @@ int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *er
     if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_logit || !s->b_owner || !s->blocks ||
         (s->use_pc && pc_init(&s->pc, s->kv))) {
         qe_sched_free(s);
-        return fail(err, errlen, QE_ENOMEM, "out of memory");
+        return qe_fail(err, errlen, QE_ENOMEM, "out of memory");
     }
     *out = s;
     return QE_OK;
