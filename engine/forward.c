@@ -24,7 +24,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,8 +109,8 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
     if (p.n_seq_max < 1 || p.n_seq_max > 4096 || p.n_ctx < 1 || p.n_batch_max < 1 ||
         p.kv_block_size < 1 || p.kv_block_size > 4096 || p.n_threads > 512)
         return qe_fail(err, errlen, QE_EINVAL,
-                    "context parameters out of range (n_seq_max %d, n_ctx %d, n_batch_max %d, kv_block_size %d, n_threads %d)",
-                    p.n_seq_max, p.n_ctx, p.n_batch_max, p.kv_block_size, p.n_threads);
+                       "context parameters out of range (n_seq_max %d, n_ctx %d, n_batch_max %d, kv_block_size %d, n_threads %d)",
+                       p.n_seq_max, p.n_ctx, p.n_batch_max, p.kv_block_size, p.n_threads);
     const qe_model_info *in = &m->info;
     qe_context *c = calloc(1, sizeof *c);
     if (!c) return qe_fail(err, errlen, QE_ENOMEM, "out of memory");
@@ -138,8 +137,8 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !(c->pool = tp_init(p.n_threads))) {
         qe_context_free(c);
         return qe_fail(err, errlen, QE_ENOMEM,
-                    "out of memory allocating a context for %d tokens of KV cache and batches of %d",
-                    p.n_ctx, p.n_batch_max);
+                       "out of memory allocating a context for %d tokens of KV cache and batches of %d",
+                       p.n_ctx, p.n_batch_max);
     }
 #undef ALLOC
     for (int i = 0; i < B; i++) c->logit_row[i] = -1;
@@ -416,7 +415,7 @@ static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errle
     const qe_model_info *in = &c->m->info;
     if (!b || b->n < 1 || b->n > c->p.n_batch_max || !b->token || !b->pos || !b->seq)
         return qe_fail(err, errlen, QE_EINVAL, "batch of %d entries: expected 1..%d entries with tokens, positions and sequences",
-                    b ? b->n : 0, c->p.n_batch_max);
+                       b ? b->n : 0, c->p.n_batch_max);
     /* a sequence's expected next position is its length plus the entries
      * of it seen earlier in this batch (a scan: batches are small next to
      * the work they cause, and it needs no per-sequence scratch) */
@@ -431,10 +430,10 @@ static int check_batch(qe_context *c, const qe_batch *b, char *err, size_t errle
         for (int k = 0; k < i; k++) expect += b->seq[k] == s;
         if (b->pos[i] != expect)
             return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: sequence %d continues at position %d, got %d",
-                        i, s, expect, b->pos[i]);
+                           i, s, expect, b->pos[i]);
         if (b->pos[i] >= c->p.n_ctx)
             return qe_fail(err, errlen, QE_ERANGE, "batch entry %d: position %d beyond the context of %d tokens",
-                        i, b->pos[i], c->p.n_ctx);
+                           i, b->pos[i], c->p.n_ctx);
     }
     return QE_OK;
 }
@@ -465,7 +464,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     }
     if (need > kv->n_free)
         return qe_fail(err, errlen, QE_NO_KV, "KV cache full: the batch needs %d more blocks of %d tokens, %d free",
-                    need, kv->block_size, kv->n_free);
+                       need, kv->block_size, kv->n_free);
     for (int i = 0; i < n; i++) {
         int first = 1, last = 1;
         for (int k = 0; k < i && first; k++) first = b->seq[k] != b->seq[i];

@@ -9,11 +9,9 @@
 #include "kernels.h"
 #include "quant.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 qe_model_params qe_model_default_params(void)
 {
@@ -37,7 +35,7 @@ static int req_u32(const gguf_file *f, const char *name, int max, int *out,
         return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected an unsigned integer", gguf_path(f), key);
     if (v == 0 || v > (uint32_t)max)
         return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected 1..%d, got %u",
-                    gguf_path(f), key, max, v);
+                       gguf_path(f), key, max, v);
     *out = (int)v;
     return QE_OK;
 }
@@ -51,7 +49,7 @@ static int opt_f32(const gguf_file *f, const char *key, float def, float lo, flo
         return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected a float", gguf_path(f), key);
     if (!(*out >= lo && *out <= hi))
         return qe_fail(err, errlen, QE_EFORMAT, "%s: key %s: expected %g..%g, got %g",
-                    gguf_path(f), key, lo, hi, *out);
+                       gguf_path(f), key, lo, hi, *out);
     return QE_OK;
 }
 
@@ -81,17 +79,17 @@ static int bind(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1,
         snprintf(got + (k < (int)sizeof got ? k : (int)sizeof got - 2), 2, "]");
         if (ne1)
             return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld, %lld], got %s",
-                        gguf_path(f), name, (long long)ne0, (long long)ne1, got);
+                           gguf_path(f), name, (long long)ne0, (long long)ne1, got);
         return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected shape [%lld], got %s",
-                    gguf_path(f), name, (long long)ne0, got);
+                       gguf_path(f), name, (long long)ne0, got);
     }
     if (ne1 == 0 && t->type != GGML_TYPE_F32)
         return qe_fail(err, errlen, QE_EFORMAT, "%s: tensor %s: expected type F32, got %s",
-                    gguf_path(f), name, ggml_type_str(t->type));
+                       gguf_path(f), name, ggml_type_str(t->type));
     if (ne1 != 0 && !is_matrix_type(t->type))
         return qe_fail(err, errlen, QE_EFORMAT,
-                    "%s: tensor %s: type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K)",
-                    gguf_path(f), name, ggml_type_str(t->type));
+                       "%s: tensor %s: type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K)",
+                       gguf_path(f), name, ggml_type_str(t->type));
     *out = t;
     return QE_OK;
 }
@@ -163,7 +161,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     }
     if (arch_len != 5 || memcmp(arch, "qwen3", 5) != 0) {
         rc = qe_fail(err, errlen, QE_EFORMAT, "%s: general.architecture: expected \"qwen3\", got \"%.*s\"",
-                  path, (int)(arch_len > 64 ? 64 : arch_len), arch);
+                     path, (int)(arch_len > 64 ? 64 : arch_len), arch);
         goto fail;
     }
     qe_model_info *in = &m->info;
@@ -193,18 +191,18 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
         goto fail;
     if (vlen != in->head_dim) {
         rc = qe_fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.value_length: expected %d (= key_length), got %d",
-                  path, in->head_dim, vlen);
+                     path, in->head_dim, vlen);
         goto fail;
     }
     if (in->head_dim % 2) {
         rc = qe_fail(err, errlen, QE_EFORMAT, "%s: qwen3.attention.key_length: expected an even head size, got %d",
-                  path, in->head_dim);
+                     path, in->head_dim);
         goto fail;
     }
     if (in->n_head % in->n_head_kv) {
         rc = qe_fail(err, errlen, QE_EFORMAT,
-                  "%s: qwen3.attention.head_count (%d) is not a multiple of head_count_kv (%d)",
-                  path, in->n_head, in->n_head_kv);
+                     "%s: qwen3.attention.head_count (%d) is not a multiple of head_count_kv (%d)",
+                     path, in->n_head, in->n_head_kv);
         goto fail;
     }
     if ((rc = opt_f32(f, "qwen3.rope.freq_base", 1000000.0f, 1.0f, 1e12f, &in->rope_freq_base, err, errlen)) ||
@@ -215,7 +213,7 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
      * which the file's alignment (a power of two) guarantees from 4 up */
     if (gguf_alignment(f) < 4) {
         rc = qe_fail(err, errlen, QE_EFORMAT, "%s: general.alignment: expected at least 4, got %u", path,
-                  (unsigned)gguf_alignment(f));
+                     (unsigned)gguf_alignment(f));
         goto fail;
     }
     /* tokenizer first: the embedding must have at least its rows */
@@ -224,13 +222,13 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen)
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
     if (!te || te->n_dims != 2) {
         rc = qe_fail(err, errlen, QE_EFORMAT, "%s: %s tensor token_embd.weight", path,
-                  te ? "expected a 2-D" : "missing");
+                     te ? "expected a 2-D" : "missing");
         goto fail;
     }
     if (te->ne[1] < tok_n_vocab(m->vocab) || te->ne[1] > (1 << 24)) {
         rc = qe_fail(err, errlen, QE_EFORMAT,
-                  "%s: tensor token_embd.weight: expected %d..%d rows (the tokenizer has %d tokens), got %lld",
-                  path, tok_n_vocab(m->vocab), 1 << 24, tok_n_vocab(m->vocab), (long long)te->ne[1]);
+                     "%s: tensor token_embd.weight: expected %d..%d rows (the tokenizer has %d tokens), got %lld",
+                     path, tok_n_vocab(m->vocab), 1 << 24, tok_n_vocab(m->vocab), (long long)te->ne[1]);
         goto fail;
     }
     in->n_vocab = (int)te->ne[1];

@@ -20,7 +20,6 @@
 #include "prefix.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +84,7 @@ int qe_sched_init(const qe_model *m, qe_sched_params p, qe_sched **out, char *er
     n_ctx -= n_ctx % p.kv_block_size;
     if (n_ctx < (long)p.kv_block_size * p.n_seq_max)
         return qe_fail(err, errlen, QE_ENOMEM, "a KV budget of %d MiB holds %ld tokens: less than one block of %d per request",
-                    p.kv_budget_mib, n_ctx, p.kv_block_size);
+                       p.kv_budget_mib, n_ctx, p.kv_block_size);
     qe_sched *s = calloc(1, sizeof *s);
     if (!s) return qe_fail(err, errlen, QE_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
