@@ -178,6 +178,17 @@ typedef struct {
  * speed. Which rows a chunk holds never changes a result: the row kernels
  * are invariant to the row range. */
 #define QE_ROW_CHUNK 48
+/* X16 matrices: 128 rows, the batch-1 tile (8 groups of 16) */
+#define QE_ROW_CHUNK_X16 128
+
+static int chunk_rows(const qe_mat *w) { return w->x16 ? QE_ROW_CHUNK_X16 : QE_ROW_CHUNK; }
+
+/* Rows [r0, r1) of one product on the row kernels. */
+static void mm_rows(const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1)
+{
+    if (w->x16) kern_matmul_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
+    else kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
+}
 
 static int take_front(_Atomic uint64_t *r, int *k)
 {
@@ -211,20 +222,26 @@ static void mm_chunk(mm_job *j, int k)
 {
     int i = 0;
     for (;;) {
-        int nc = (j->out[i].w->d + QE_ROW_CHUNK - 1) / QE_ROW_CHUNK;
+        int cr = chunk_rows(j->out[i].w), nc = (j->out[i].w->d + cr - 1) / cr;
         if (k < nc) break;
         k -= nc;
         i++;
     }
     const qe_mat *w = j->out[i].w;
-    int r0 = k * QE_ROW_CHUNK, r1 = r0 + QE_ROW_CHUNK < w->d ? r0 + QE_ROW_CHUNK : w->d;
-    kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->out[i].Y, w->d, r0, r1);
+    int cr = chunk_rows(w), r0 = k * cr, r1 = r0 + cr < w->d ? r0 + cr : w->d;
+    mm_rows(w, j->X, j->nb, j->out[i].Y, r0, r1);
 }
 
 /* Rows [r0, r1) of one product on the GEMM path. */
 static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
 {
     float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
+    if (w->x16) {
+        if (kern_gemm_scratch_floats(w->n) > QE_DEQ_FLOATS ||
+            !kern_gemm_rows_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1, scratch))
+            kern_matmul_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
+        return;
+    }
     /* our AVX-512 kernel where the CPU has it (packs and converts the
      * weights itself), else dequantize into scratch and call sgemm */
     if (kern_gemm_scratch_floats(w->n) <= QE_DEQ_FLOATS &&
@@ -274,8 +291,13 @@ static void mm_worker(void *arg, int ith, int nth)
         int64_t lo = (start - base + cost[i] - 1) / cost[i], hi = (end - base + cost[i] - 1) / cost[i];
         if (lo < 0) lo = 0;
         if (hi > w->d) hi = w->d;   /* the last thread's end is the total: every row is taken */
+        if (w->x16) {
+            /* whole groups of 16 (d is a multiple of 16, so hi = d stays) */
+            lo = (lo + 15) / 16 * 16;
+            hi = (hi + 15) / 16 * 16;
+        }
         if (lo < hi && gemm) mm_gemm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
-        else if (lo < hi) kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, j->X, j->nb, j->out[i].Y, w->d, (int)lo, (int)hi);
+        else if (lo < hi) mm_rows(w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi);
         base += cost[i] * w->d;
     }
 }
@@ -292,14 +314,14 @@ static void mm_run(qe_context *c, mm_job *j)
         uint32_t head = 0;
         for (int i = 0; i < j->n_out; i++) {
             const qe_mat *w = j->out[i].w;
-            for (int r = 0; r < w->d; r += QE_ROW_CHUNK, k++) {
+            for (int r = 0; r < w->d; r += chunk_rows(w), k++) {
                 /* chunk k goes to the thread whose share holds its first byte */
                 while (t < nth - 1 && done >= total * (t + 1) / nth) {
                     atomic_init(&j->range[t], (uint64_t)k << 32 | head);
                     head = (uint32_t)k;
                     t++;
                 }
-                done += (int64_t)w->row_bytes * (w->d - r < QE_ROW_CHUNK ? w->d - r : QE_ROW_CHUNK);
+                done += (int64_t)w->row_bytes * (w->d - r < chunk_rows(w) ? w->d - r : chunk_rows(w));
             }
         }
         for (; t < nth; t++) {
@@ -480,8 +502,10 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     c->n_tiles = attn_plan(n, b->seq, b->pos, in->n_head, in->n_head_kv, c->tiles);
 
     for (int i = 0; i < n; i++) {
-        qe_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->token[i] * m->tok_embd.row_bytes,
-                          c->x + (size_t)i * E, E);
+        const qe_mat *te = &m->tok_embd;
+        if (te->x16) kern_x16_row(te->type, te->data, te->row_bytes, E, b->token[i], c->x + (size_t)i * E);
+        else qe_dequantize_row(te->type, (const char *)te->data + (size_t)b->token[i] * te->row_bytes,
+                               c->x + (size_t)i * E, E);
         kern_rope_table(c->rope + (size_t)i * in->head_dim, in->head_dim, b->pos[i], in->rope_freq_base);
     }
 

@@ -119,12 +119,22 @@ AVX512 static void deq_row(int type, const void *src, float *dst, int n)
  * 16 rows at a time are converted to F32 (tmp: 16 * n floats) and then
  * transposed 16 x 16 in registers (a scalar scatter was a fifth of the
  * GEMM's time). */
-AVX512 static void pack_panel(int type, const void *W, size_t row_bytes, int n, int r, int rows, float *panel,
-                              float *tmp)
+AVX512 static void pack_panel(int type, int x16, const void *W, size_t row_bytes, int n, int r, int rows,
+                              float *panel, float *tmp)
 {
     for (int j0 = 0; j0 < GEMM_NR; j0 += 16) {
         int m = rows - j0 < 16 ? rows - j0 : 16;
         if (m < 0) m = 0;
+        if (x16) {
+            /* X16 groups are already k-major: no transpose (a group is
+             * always whole; rows past r1 are not stored) */
+            if (m > 0) {
+                kern_x16_panel(type, W, row_bytes, n, r + j0, panel + j0, GEMM_NR);
+            } else {
+                for (int k = 0; k < n; k++) memset(panel + (size_t)k * GEMM_NR + j0, 0, 16 * sizeof(float));
+            }
+            continue;
+        }
         const float *src;
         size_t ld;
         if (type == GGML_TYPE_F32 && m == 16) {
@@ -178,13 +188,13 @@ GEMM_TILE(12)
 GEMM_TILE(4)
 GEMM_TILE(1)
 
-AVX512 static void gemm_avx512(int type, const void *W, size_t row_bytes, int n, const float *X, int T,
+AVX512 static void gemm_avx512(int type, int x16, const void *W, size_t row_bytes, int n, const float *X, int T,
                                float *Y, int ldy, int r0, int r1, float *scratch)
 {
     float *panel = scratch, *tmp = scratch + (size_t)n * GEMM_NR;
     for (int r = r0; r < r1; r += GEMM_NR) {
         int rows = r1 - r < GEMM_NR ? r1 - r : GEMM_NR;
-        pack_panel(type, W, row_bytes, n, r, rows, panel, tmp);
+        pack_panel(type, x16, W, row_bytes, n, r, rows, panel, tmp);
         __mmask16 m0 = (__mmask16)(rows >= 16 ? 0xffff : (1u << rows) - 1);
         __mmask16 m1 = (__mmask16)(rows <= 16 ? 0 : rows >= 32 ? 0xffff : (1u << (rows - 16)) - 1);
         int t = 0;
@@ -219,7 +229,20 @@ int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float
     if (type != GGML_TYPE_F32 && type != GGML_TYPE_F16 && type != GGML_TYPE_BF16 && type != GGML_TYPE_Q8_0 &&
         type != GGML_TYPE_Q4_K && type != GGML_TYPE_Q6_K)
         return 0;
-    gemm_avx512(type, W, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
+    gemm_avx512(type, 0, W, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int kern_gemm_rows_x16(int type, const void *P, size_t row_bytes, int n, const float *X, int T, float *Y,
+                       int ldy, int r0, int r1, float *scratch)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    pthread_once(&gemm_once, gemm_init);
+    if (!gemm_ok || !kern_x16_supported(type, n, 16) || r0 % 16) return 0;
+    gemm_avx512(type, 1, P, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
     return 1;
 #else
     return 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 qe_model_params qe_model_default_params(void)
 {
@@ -312,13 +313,17 @@ fail:
 int qe_model_load(const char *path, qe_model_params params, qe_model **out,
                   char *err, size_t errlen)
 {
-    (void)params;
     if (!path || !out)
         return qe_fail(err, errlen, QE_EINVAL, "qe_model_load: no path given");
     gguf_file *f;
     int rc = gguf_open_ex(path, params.weights_in_memory, &f, err, errlen);
     if (rc) return rc;
-    return qe_model_from_gguf(f, out, err, errlen);
+    if ((rc = qe_model_from_gguf(f, out, err, errlen))) return rc;
+    if (!params.file_layout && (rc = qe_model_repack(*out, params.n_threads, err, errlen))) {
+        qe_model_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void qe_model_free(qe_model *m)
@@ -329,6 +334,7 @@ void qe_model_free(qe_model *m)
     free(m->chat_template);
     free(m->name);
     gguf_close(m->gguf);
+    if (m->x16_buf) munmap(m->x16_buf, m->x16_size);
     free(m);
 }
 

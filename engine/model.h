@@ -19,6 +19,7 @@ typedef struct {
     int n;            /* input dim (ggml ne[0]) */
     int d;            /* output dim (ggml ne[1]) */
     size_t row_bytes;
+    int x16;          /* data is in the 16-row layout of kernels_x16.c */
 } qe_mat;
 
 typedef struct {
@@ -46,10 +47,18 @@ struct qe_model {
     qe_mat output;            /* (n_vocab, n_embd); == tok_embd when tied */
     const float *output_norm; /* (n_embd) */
     qe_layer *layers;         /* n_layer */
+    void *x16_buf;            /* the repacked matrices (repack.c), or NULL */
+    size_t x16_size;
 };
 
 /* Loads from an already opened GGUF (takes ownership of f on success and
  * on failure). Used by qe_model_load and by tests on in-memory files. */
 int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen);
+
+/* Moves the Q8_0 matrices that gain from it into the 16-row layout of
+ * kernels_x16.c, packing on n_threads threads (<= 0: all cores). Without
+ * the memory for it the file's layout stays: returns QE_OK either way
+ * (QE_ENOMEM only when even its small lists cannot be allocated). */
+int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen);
 
 #endif

@@ -162,6 +162,77 @@ static void test_gemm(void)
             }
 }
 
+/* The 16-row layout (kernels_x16.c): packing keeps every weight, the
+ * fast tiles agree bitwise with the portable path and with themselves
+ * whatever the batch (every nb 1..17 exercises each tile and the parts of
+ * larger batches) and row range, and stay within float error of the exact
+ * dot; the GEMM over the layout matches too. */
+static void test_x16(void)
+{
+    static const int types[] = { GGML_TYPE_Q8_0 };
+    static const int ns[] = { 32, 96, 1024 }, ds[] = { 16, 48, 208 };
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (size_t ni = 0; ni < 3; ni++) {
+            int type = types[ti], n = ns[ni], d = ds[ni], NB = 17;
+            CHECK(kern_x16_supported(type, n, d) && !kern_x16_supported(type, n, d + 8) &&
+                      !kern_x16_supported(type, n + 16, d), "x16 support for n=%d d=%d", n, d);
+            size_t rb = qe_row_size(type, n);
+            char *W = malloc(rb * d), *P = malloc(rb * d);
+            float *w = malloc(sizeof *w * n), *X = malloc(sizeof *X * n * NB), *row = malloc(sizeof *row * n);
+            float *Y = malloc(sizeof *Y * d * NB), *Y1 = malloc(sizeof *Y1 * d * NB), *Yr = malloc(sizeof *Yr * d * NB);
+            for (int r = 0; r < d; r++) {
+                for (int i = 0; i < n; i++) w[i] = nrand() * 0.1f;
+                qe_quantize_row(type, w, W + r * rb, n);
+            }
+            for (int i = 0; i < n * NB; i++) X[i] = nrand();
+            kern_x16_pack(type, W, rb, n, d, P);
+            int bad = 0;
+            for (int r = 0; r < d; r++) {
+                qe_dequantize_row(type, W + r * rb, w, n);
+                kern_x16_row(type, P, rb, n, r, row);
+                bad += memcmp(w, row, sizeof *w * n) != 0;
+            }
+            CHECK(bad == 0, "x16 %s n=%d: %d rows changed by packing", ggml_type_str(type), n, bad);
+            kern_matmul_x16_ref(type, P, rb, n, X, NB, Yr, d, 0, d);
+            bad = 0;
+            for (int r = 0; r < d; r++)
+                for (int b = 0; b < NB; b++) {
+                    double ref = kern_x16_dot_ref(type, P, rb, n, r, X + (size_t)b * n);
+                    CHECK(ref == kern_dot_ref(type, W + r * rb, X + (size_t)b * n, n), "x16 dot_ref row %d", r);
+                    bad += fabs(Yr[(size_t)b * d + r] - ref) > 1e-5 * n * 0.1 + 1e-5;
+                }
+            CHECK(bad == 0, "x16 %s n=%d: portable path %d entries off the exact dot", ggml_type_str(type), n, bad);
+            for (int nb = 1; nb <= NB; nb++) {
+                for (int i = 0; i < d * NB; i++) Y[i] = -12345.0f;
+                /* groups 1 .. d/16 - 1 only, when there are several */
+                int r0 = d > 16 ? 16 : 0;
+                kern_matmul_x16(type, P, rb, n, X, nb, Y, d, r0, d);
+                bad = 0;
+                for (int b = 0; b < nb; b++)
+                    for (int r = 0; r < d; r++)
+                        bad += r < r0 ? Y[(size_t)b * d + r] != -12345.0f
+                                      : memcmp(&Y[(size_t)b * d + r], &Yr[(size_t)b * d + r], sizeof *Y) != 0;
+                CHECK(bad == 0, "x16 %s n=%d nb=%d: %d entries differ from the portable path", ggml_type_str(type), n,
+                      nb, bad);
+            }
+            /* the GEMM over the layout (when the CPU has it), rows from 16 */
+            float *scratch = malloc(kern_gemm_scratch_floats(n) * sizeof *scratch);
+            for (int i = 0; i < d * NB; i++) Y1[i] = -12345.0f;
+            if (kern_gemm_rows_x16(type, P, rb, n, X, NB, Y1, d, d > 16 ? 16 : 0, d, scratch)) {
+                bad = 0;
+                for (int b = 0; b < NB; b++)
+                    for (int r = 0; r < d; r++) {
+                        float got = Y1[(size_t)b * d + r];
+                        if (d > 16 && r < 16) { bad += got != -12345.0f; continue; }
+                        bad += fabs(got - kern_x16_dot_ref(type, P, rb, n, r, X + (size_t)b * n)) > 1e-5 * n * 0.1 + 1e-5;
+                    }
+                CHECK(bad == 0, "x16 gemm %s n=%d: %d wrong entries", ggml_type_str(type), n, bad);
+            }
+            free(scratch);
+            free(W); free(P); free(w); free(X); free(row); free(Y); free(Y1); free(Yr);
+        }
+}
+
 static void test_elementwise(void)
 {
     int n = 333;
@@ -244,6 +315,7 @@ int main(void)
     test_q8_0();
     test_dots();
     test_gemm();
+    test_x16();
     test_elementwise();
     test_threadpool();
     return CHECK_SUMMARY();
