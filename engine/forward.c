@@ -186,7 +186,7 @@ static int chunk_rows(const qe_mat *w) { return w->x16 ? QE_ROW_CHUNK_X16 : QE_R
 /* Rows [r0, r1) of one product on the row kernels. */
 static void mm_rows(const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1)
 {
-    if (w->x16) kern_matmul_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
+    if (w->x16) kern_matmul_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1);
     else kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
 }
 
@@ -238,8 +238,8 @@ static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, int nb,
     float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
     if (w->x16) {
         if (kern_gemm_scratch_floats(w->n) > QE_DEQ_FLOATS ||
-            !kern_gemm_rows_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1, scratch))
-            kern_matmul_x16(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
+            !kern_gemm_rows_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1, scratch))
+            kern_matmul_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1);
         return;
     }
     /* our AVX-512 kernel where the CPU has it (packs and converts the
@@ -503,7 +503,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
 
     for (int i = 0; i < n; i++) {
         const qe_mat *te = &m->tok_embd;
-        if (te->x16) kern_x16_row(te->type, te->data, te->row_bytes, E, b->token[i], c->x + (size_t)i * E);
+        if (te->x16) kern_x16_row(te->type, te->data, E, b->token[i], c->x + (size_t)i * E);
         else qe_dequantize_row(te->type, (const char *)te->data + (size_t)b->token[i] * te->row_bytes,
                                c->x + (size_t)i * E, E);
         kern_rope_table(c->rope + (size_t)i * in->head_dim, in->head_dim, b->pos[i], in->rope_freq_base);

@@ -129,7 +129,7 @@ AVX512 static void pack_panel(int type, int x16, const void *W, size_t row_bytes
             /* X16 groups are already k-major: no transpose (a group is
              * always whole; rows past r1 are not stored) */
             if (m > 0) {
-                kern_x16_panel(type, W, row_bytes, n, r + j0, panel + j0, GEMM_NR);
+                kern_x16_panel(type, W, n, r + j0, panel + j0, GEMM_NR);
             } else {
                 for (int k = 0; k < n; k++) memset(panel + (size_t)k * GEMM_NR + j0, 0, 16 * sizeof(float));
             }
@@ -236,13 +236,13 @@ int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float
 #endif
 }
 
-int kern_gemm_rows_x16(int type, const void *P, size_t row_bytes, int n, const float *X, int T, float *Y,
-                       int ldy, int r0, int r1, float *scratch)
+int kern_gemm_rows_x16(int type, const void *P, int n, const float *X, int T, float *Y, int ldy, int r0, int r1,
+                       float *scratch)
 {
 #if defined(__x86_64__) || defined(__i386__)
     pthread_once(&gemm_once, gemm_init);
     if (!gemm_ok || !kern_x16_supported(type, n, 16) || r0 % 16) return 0;
-    gemm_avx512(type, 1, P, row_bytes, n, X, T, Y, ldy, r0, r1, scratch);
+    gemm_avx512(type, 1, P, 0, n, X, T, Y, ldy, r0, r1, scratch);
     return 1;
 #else
     return 0;

@@ -49,32 +49,32 @@ int kern_gemm_rows(int type, const void *W, size_t row_bytes, int n, const float
                    int ldy, int r0, int r1, float *scratch);
 /* The same for an X16 matrix (r0 % 16 == 0); 0 when the CPU has no
  * AVX-512, and the caller then uses kern_matmul_x16. */
-int kern_gemm_rows_x16(int type, const void *P, size_t row_bytes, int n, const float *X, int T, float *Y,
-                       int ldy, int r0, int r1, float *scratch);
+int kern_gemm_rows_x16(int type, const void *P, int n, const float *X, int T, float *Y, int ldy, int r0, int r1,
+                       float *scratch);
 size_t kern_gemm_scratch_floats(int n);
 
-/* X16: Q8_0 matrices repacked 16 rows at a time for the batched decode
- * kernels (layout and numerics in kernels_x16.c). A repacked matrix has
- * the size of the original, and row_bytes keeps its meaning (the bytes
- * of one row of the type); rows are only addressed through these calls.
+/* X16: F16, Q8_0, Q4_K and Q6_K matrices repacked 16 rows at a time for
+ * the decode kernels (layout and numerics in kernels_x16.c); rows are
+ * then only addressed through these calls.
  * kern_x16_supported: the layout exists for (type, n, d); preferred: and
- * this CPU gains from it (AVX-512; QUARRY_NO_X16 unset). kern_x16_pack
- * writes d rows of W into dst (d * row_bytes bytes). kern_x16_row
- * converts row r to F32; kern_x16_dot_ref is kern_dot_ref for row r.
+ * this CPU gains from it (AVX-512; QUARRY_NO_X16 unset). kern_x16_size:
+ * bytes of d rows in the layout. kern_x16_pack writes d rows of W (the
+ * file's layout, row_bytes apart) into dst. kern_x16_row converts row r
+ * to F32, exactly as qe_dequantize_row converts the file's row;
+ * kern_x16_dot_ref is the double-precision dot of row r with x.
  * kern_x16_panel writes rows r .. r + 15 (r % 16 == 0) as
  * panel[k * ldp + i]. kern_matmul_x16 is kern_matmul_rows (batch-invariant,
  * any nb) for rows [r0, r1), both multiples of 16; kern_matmul_x16_ref is
  * its portable path, bitwise equal to it. */
 int kern_x16_supported(int type, int n, int d);
 int kern_x16_preferred(int type, int n, int d);
+size_t kern_x16_size(int type, int n, int d);
 void kern_x16_pack(int type, const void *W, size_t row_bytes, int n, int d, void *dst);
-void kern_x16_row(int type, const void *P, size_t row_bytes, int n, int r, float *dst);
-double kern_x16_dot_ref(int type, const void *P, size_t row_bytes, int n, int r, const float *x);
-void kern_x16_panel(int type, const void *P, size_t row_bytes, int n, int r, float *panel, int ldp);
-void kern_matmul_x16(int type, const void *P, size_t row_bytes, int n, const float *X, int nb, float *Y, int ldy,
-                     int r0, int r1);
-void kern_matmul_x16_ref(int type, const void *P, size_t row_bytes, int n, const float *X, int nb, float *Y,
-                         int ldy, int r0, int r1);
+void kern_x16_row(int type, const void *P, int n, int r, float *dst);
+double kern_x16_dot_ref(int type, const void *P, int n, int r, const float *x);
+void kern_x16_panel(int type, const void *P, int n, int r, float *panel, int ldp);
+void kern_matmul_x16(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1);
+void kern_matmul_x16_ref(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
 /* y = x * w / rms(x) over n elements. */
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps);

@@ -1,29 +1,43 @@
 /*
- * kernels_x16.c - Q8_0 weights repacked 16 rows at a time ("X16"), and the
- * batched decode kernels that read them.
+ * kernels_x16.c - weight matrices repacked 16 rows at a time ("X16") and
+ * the decode kernels that read them: F16, Q8_0, Q4_K and Q6_K.
  *
  * Why. Batched decode (2 to 16 sequences, one token each) is compute-bound
  * once the weights are shared by the batch, and with rows stored one after
- * another (kernels_multi.c) every accumulator register holds 16 partial
- * sums of one row: six rows x four inputs fill the registers, so a batch of
- * 8 converts every weight twice and ends each tile with horizontal sums.
- * Here the 16 lanes of a register are 16 rows: one converted weight vector
- * (16 rows at input index k) meets a broadcast of x[k] for every input of
- * the batch, two row groups x 8 inputs take 16 accumulators, and the
- * results are stored as they are. Measured on one Zen 5 core, n = 1024,
- * 8 inputs: 159 -> 193 GFLOP/s with the rows in L2, 130 -> 175 streaming.
+ * another (kernels_multi.c, kernels_k.c) every accumulator register holds
+ * 16 partial sums of one row: six rows x four inputs fill the registers,
+ * so a batch of 8 decodes every weight twice and ends each tile with
+ * horizontal sums. Here the 16 lanes of a register are 16 rows: one decoded
+ * weight vector (16 rows at input index k) meets a broadcast of x[k] for
+ * every input of the batch, two row groups x 8 inputs take 16
+ * accumulators, and the results are stored as they are. Measured on one
+ * Zen 5 core, Q8_0, n = 1024, 8 inputs: 159 -> 193 GFLOP/s with the rows in
+ * L2, 130 -> 175 streaming; a 0.6B Q8_0 model's batch of 8 149 -> ~200
+ * tok/s on two cores.
  *
- * Layout. Rows 16g .. 16g + 15 form group g, 16 * row_bytes bytes (the
- * same size as the rows they replace) at P + g * 16 * row_bytes. A group
- * is its Q8_0 blocks in order, each 544 bytes: the 16 rows' F16 scales,
- * then for k = 0..31 the 16 rows' int8 quants at input index 32b + k.
+ * Layout. Rows 16g .. 16g + 15 form group g, kern_x16_size(type, n, 16)
+ * bytes at P + g * that. A group is its units in order (a unit: 32 inputs
+ * of F16 or Q8_0, 256 of Q4_K or Q6_K), each holding the 16 rows' values
+ * for the unit's inputs, input-major ("for input k, rows 0..15"):
+ *   F16   32 x 16 halves (1024 bytes)
+ *   Q8_0  16 F16 scales, then 32 x 16 int8 (544 bytes)
+ *   Q4_K  16 F16 d, 16 F16 dmin, 8 x 16 scales, 8 x 16 mins (bytes), then
+ *         for each pair of inputs (2p, 2p + 1) 16 bytes, the first in the
+ *         low nibble (2368 bytes, 64 more than the rows it replaces)
+ *   Q6_K  16 F16 d, 16 x 16 int8 scales, then 128 x 16 bytes of the low 4
+ *         bits as Q4_K's nibble pairs, then for each quad of inputs
+ *         4t .. 4t + 3 16 bytes of their top 2 bits at bits 0, 2, 4, 6
+ *         (3360 bytes, the size of the rows)
+ * Scales are unpacked once here, not per token; the per-row data is never
+ * re-rounded, so every weight decodes to exactly the float the file's
+ * dequantisation gives (tests/test_kernels.c).
  *
  * Numerics and batch invariance. For every (row, input) pair, whatever the
  * tile, the batch or the rows around it: one F32 accumulator, zeroed, then
- * acc = fma(d * q, x[k], acc) for k ascending, d * q being the weight
- * exactly (an F16 scale times an int8 fits a float's mantissa). The
- * portable path does exactly that with fmaf, so both paths agree bitwise
- * (tests/test_kernels.c). Activations stay F32.
+ * acc = fma(w[k], x[k], acc) for k ascending, w[k] the dequantised weight
+ * (F16, d * q, d * sc * q - dmin * m in one fused rounding, (d * sc) *
+ * (q - 32) in one). The portable path does exactly that with fmaf, so both
+ * agree bitwise. Activations stay F32.
  */
 #include "kernels.h"
 #include "gguf.h"
@@ -39,7 +53,14 @@
 #define KX_X86 1
 #endif
 
-#define KX_BLOCK (32 + 16 * QK8_0) /* bytes of one block of a group */
+/* Unit sizes: inputs and bytes. */
+#define KX_Q8_BYTES (32 + 16 * QK8_0)
+#define KX_F16_BYTES (32 * 16 * 2)
+#define KX_Q4K_HDR (32 + 32 + 128 + 128)
+#define KX_Q4K_BYTES (KX_Q4K_HDR + 128 * 16)
+#define KX_Q6K_QL (32 + 256)
+#define KX_Q6K_QH (KX_Q6K_QL + 128 * 16)
+#define KX_Q6K_BYTES (KX_Q6K_QH + 64 * 16)
 
 static int kx_avx512 = 0;
 static pthread_once_t kx_once = PTHREAD_ONCE_INIT;
@@ -53,9 +74,33 @@ static void kx_init(void)
 #endif
 }
 
+/* Inputs per unit and bytes per unit (of 16 rows); 0 for other types. */
+static int kx_unit_k(int type)
+{
+    switch (type) {
+    case GGML_TYPE_F16:
+    case GGML_TYPE_Q8_0: return 32;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q6_K: return QK_K;
+    default: return 0;
+    }
+}
+
+static size_t kx_unit_bytes(int type)
+{
+    switch (type) {
+    case GGML_TYPE_F16: return KX_F16_BYTES;
+    case GGML_TYPE_Q8_0: return KX_Q8_BYTES;
+    case GGML_TYPE_Q4_K: return KX_Q4K_BYTES;
+    case GGML_TYPE_Q6_K: return KX_Q6K_BYTES;
+    default: return 0;
+    }
+}
+
 int kern_x16_supported(int type, int n, int d)
 {
-    return type == GGML_TYPE_Q8_0 && n > 0 && n % QK8_0 == 0 && d > 0 && d % 16 == 0;
+    int uk = kx_unit_k(type);
+    return uk && n > 0 && n % uk == 0 && d > 0 && d % 16 == 0;
 }
 
 int kern_x16_preferred(int type, int n, int d)
@@ -66,73 +111,140 @@ int kern_x16_preferred(int type, int n, int d)
     return kx_avx512 && kern_x16_supported(type, n, d) && !getenv("QUARRY_NO_X16");
 }
 
-void kern_x16_pack(int type, const void *W, size_t row_bytes, int n, int d, void *dst)
+size_t kern_x16_size(int type, int n, int d)
 {
-    (void)type;
-    int nbk = n / QK8_0;
-    for (int g = 0; g < d / 16; g++) {
-        char *out = (char *)dst + (size_t)g * 16 * row_bytes;
-        for (int b = 0; b < nbk; b++, out += KX_BLOCK)
-            for (int i = 0; i < 16; i++) {
-                const block_q8_0 *blk = (const block_q8_0 *)((const char *)W + (size_t)(16 * g + i) * row_bytes) + b;
-                memcpy(out + 2 * i, &blk->d, 2);
-                for (int k = 0; k < QK8_0; k++) out[32 + 16 * k + i] = (char)blk->qs[k];
-            }
-    }
+    return (size_t)(d / 16) * (size_t)(n / kx_unit_k(type)) * kx_unit_bytes(type);
 }
 
-/* The F16 scale of row i of a block, and its quant at input index k. */
-static inline float kx_d(const char *blk, int i)
+static inline float kx_h(const char *p)
 {
     uint16_t h;
-    memcpy(&h, blk + 2 * i, 2);
+    memcpy(&h, p, 2);
     return qe_fp16_to_f32(h);
 }
-#define KX_Q(blk, k, i) ((int8_t)(blk)[32 + 16 * (k) + (i)])
 
-void kern_x16_row(int type, const void *P, size_t row_bytes, int n, int r, float *dst)
+/* Weight (row i, input e of the unit) of a unit, as the file's
+ * dequantisation gives it. */
+static inline float kx_weight(int type, const char *u, int e, int i)
 {
-    (void)type;
-    const char *blk = (const char *)P + (size_t)(r / 16) * 16 * row_bytes;
-    int i = r % 16;
-    for (int b = 0; b < n / QK8_0; b++, blk += KX_BLOCK) {
-        float d = kx_d(blk, i);
-        for (int k = 0; k < QK8_0; k++) dst[b * QK8_0 + k] = d * (float)KX_Q(blk, k, i);
+    const uint8_t *b = (const uint8_t *)u;
+    switch (type) {
+    case GGML_TYPE_F16: return kx_h(u + 2 * (16 * e + i));
+    case GGML_TYPE_Q8_0: return kx_h(u + 2 * i) * (float)(int8_t)b[32 + 16 * e + i];
+    case GGML_TYPE_Q4_K: {
+        int s = e / 32, q = (b[KX_Q4K_HDR + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
+        float d1 = kx_h(u + 2 * i) * (float)b[64 + 16 * s + i], m1 = kx_h(u + 32 + 2 * i) * (float)b[192 + 16 * s + i];
+        return fmaf(d1, (float)q, -m1);   /* d1 * q is exact: this is d1 * q - m1 rounded once */
+    }
+    default: { /* Q6_K */
+        int lo = (b[KX_Q6K_QL + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
+        int hi = (b[KX_Q6K_QH + 16 * (e / 4) + i] >> (2 * (e & 3))) & 3;
+        return kx_h(u + 2 * i) * (float)(int8_t)b[32 + 16 * (e / 16) + i] * (float)((lo | hi << 4) - 32);
+    }
     }
 }
 
-double kern_x16_dot_ref(int type, const void *P, size_t row_bytes, int n, int r, const float *x)
+/* Writes one unit of 16 rows (row i at src + i * row_bytes, unit index
+ * j) into u. */
+static void kx_pack_unit(int type, const char *src, size_t row_bytes, int j, uint8_t *u)
 {
-    (void)type;
-    const char *blk = (const char *)P + (size_t)(r / 16) * 16 * row_bytes;
-    int i = r % 16;
-    double acc = 0.0;
-    for (int b = 0; b < n / QK8_0; b++, blk += KX_BLOCK) {
-        double s = 0.0;   /* in kern_dot_ref's order, so the two agree exactly */
-        for (int k = 0; k < QK8_0; k++) s += (double)KX_Q(blk, k, i) * x[b * QK8_0 + k];
-        acc += (double)kx_d(blk, i) * s;
+    for (int i = 0; i < 16; i++) {
+        const char *row = src + (size_t)i * row_bytes;
+        switch (type) {
+        case GGML_TYPE_F16:
+            for (int e = 0; e < 32; e++) memcpy(u + 2 * (16 * e + i), row + 2 * (32 * j + e), 2);
+            break;
+        case GGML_TYPE_Q8_0: {
+            const block_q8_0 *blk = (const block_q8_0 *)row + j;
+            memcpy(u + 2 * i, &blk->d, 2);
+            for (int e = 0; e < QK8_0; e++) u[32 + 16 * e + i] = (uint8_t)blk->qs[e];
+            break;
+        }
+        case GGML_TYPE_Q4_K: {
+            const block_q4_K *blk = (const block_q4_K *)row + j;
+            uint8_t sc[8], m[8];
+            qe_q4_K_scales(blk->scales, sc, m);
+            memcpy(u + 2 * i, &blk->d, 2);
+            memcpy(u + 32 + 2 * i, &blk->dmin, 2);
+            for (int t = 0; t < 8; t++) {
+                u[64 + 16 * t + i] = sc[t];
+                u[192 + 16 * t + i] = m[t];
+            }
+            for (int p = 0; p < 128; p++) {
+                int q[2];
+                for (int h = 0; h < 2; h++) {
+                    int e = 2 * p + h, c = e / 64, l = e % 64;
+                    q[h] = l < 32 ? blk->qs[32 * c + l] & 15 : blk->qs[32 * c + l - 32] >> 4;
+                }
+                u[KX_Q4K_HDR + 16 * p + i] = (uint8_t)(q[0] | q[1] << 4);
+            }
+            break;
+        }
+        default: { /* Q6_K */
+            const block_q6_K *blk = (const block_q6_K *)row + j;
+            memcpy(u + 2 * i, &blk->d, 2);
+            for (int t = 0; t < 16; t++) u[32 + 16 * t + i] = (uint8_t)blk->scales[t];
+            uint8_t q[QK_K];
+            for (int e = 0; e < QK_K; e++) {
+                int h = e / 128, part = e % 128 / 32, l = e % 32;
+                uint8_t lq = blk->ql[64 * h + l + (part & 1) * 32], hq = blk->qh[32 * h + l];
+                q[e] = (uint8_t)(((part < 2 ? lq : lq >> 4) & 15) | ((hq >> (2 * part)) & 3) << 4);
+            }
+            for (int p = 0; p < 128; p++) u[KX_Q6K_QL + 16 * p + i] = (uint8_t)((q[2 * p] & 15) | (q[2 * p + 1] & 15) << 4);
+            for (int t = 0; t < 64; t++)
+                u[KX_Q6K_QH + 16 * t + i] = (uint8_t)(q[4 * t] >> 4 | (q[4 * t + 1] >> 4) << 2 | (q[4 * t + 2] >> 4) << 4 |
+                                                      (q[4 * t + 3] >> 4) << 6);
+            break;
+        }
+        }
     }
+}
+
+void kern_x16_pack(int type, const void *W, size_t row_bytes, int n, int d, void *dst)
+{
+    int nu = n / kx_unit_k(type);
+    size_t ub = kx_unit_bytes(type);
+    for (int g = 0; g < d / 16; g++) {
+        uint8_t *out = (uint8_t *)dst + (size_t)g * nu * ub;
+        for (int j = 0; j < nu; j++, out += ub)
+            kx_pack_unit(type, (const char *)W + (size_t)16 * g * row_bytes, row_bytes, j, out);
+    }
+}
+
+void kern_x16_row(int type, const void *P, int n, int r, float *dst)
+{
+    int uk = kx_unit_k(type), nu = n / uk;
+    size_t ub = kx_unit_bytes(type);
+    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
+    for (int j = 0; j < nu; j++, u += ub)
+        for (int e = 0; e < uk; e++) dst[j * uk + e] = kx_weight(type, u, e, r % 16);
+}
+
+double kern_x16_dot_ref(int type, const void *P, int n, int r, const float *x)
+{
+    int uk = kx_unit_k(type), nu = n / uk;
+    size_t ub = kx_unit_bytes(type);
+    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
+    double acc = 0.0;
+    for (int j = 0; j < nu; j++, u += ub)
+        for (int e = 0; e < uk; e++) acc += (double)kx_weight(type, u, e, r % 16) * x[j * uk + e];
     return acc;
 }
 
 /* The portable path and the tests' reference: the operations of the
  * AVX-512 tiles, one pair at a time. */
-void kern_matmul_x16_ref(int type, const void *P_, size_t row_bytes, int n, const float *X, int nb, float *Y,
-                         int ldy, int r0, int r1)
+void kern_matmul_x16_ref(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1)
 {
-    (void)type;
-    const char *P = P_;
+    int uk = kx_unit_k(type), nu = n / uk;
+    size_t ub = kx_unit_bytes(type);
     for (int r = r0; r < r1; r++) {
-        const char *g = P + (size_t)(r / 16) * 16 * row_bytes;
-        int i = r % 16;
+        const char *g = (const char *)P + (size_t)(r / 16) * nu * ub;
         for (int j = 0; j < nb; j++) {
             const float *x = X + (size_t)j * n;
-            const char *blk = g;
+            const char *u = g;
             float acc = 0.0f;
-            for (int b = 0; b < n / QK8_0; b++, blk += KX_BLOCK) {
-                float d = kx_d(blk, i);
-                for (int k = 0; k < QK8_0; k++) acc = fmaf(d * (float)KX_Q(blk, k, i), x[b * QK8_0 + k], acc);
-            }
+            for (int t = 0; t < nu; t++, u += ub)
+                for (int e = 0; e < uk; e++) acc = fmaf(kx_weight(type, u, e, r % 16), x[t * uk + e], acc);
             Y[(size_t)j * ldy + r] = acc;
         }
     }
@@ -144,46 +256,136 @@ void kern_matmul_x16_ref(int type, const void *P_, size_t row_bytes, int n, cons
 #define KX_GMAX 8
 
 /* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
- * G inputs from X (n floats apart). pf: prefetch that many blocks ahead in
- * each group (0: none; the tiles after the first over the same groups find
- * them in cache). */
+ * G inputs from X (n floats apart). pf: prefetch the unit pf ahead in
+ * each group (0: none; the tiles after the first over the same groups
+ * find them in cache). */
 typedef void (*kx_tile_fn)(const char *P, size_t gs, int n, const float *X, float *Y, int ldy, int pf);
 
-AVX512 INLINE void kx_tile(int RG, int G, const char *P, size_t gs, int n, const float *X, float *Y, int ldy,
-                           int pf)
+/* acc[q][j] += w[q] * x_j[k] for the tile's groups and inputs; or, for
+ * the GEMM's panel (G == 0), the weights stored. The empty asm keeps the
+ * compiler from hoisting the next step's broadcasts above this one: it
+ * did, for 16 broadcast registers, and spilled accumulators for them. */
+#define KX_FMAS(k)                                                                              \
+    do {                                                                                        \
+        __asm__ volatile("" ::: "memory");                                                      \
+        if (G == 0) _mm512_storeu_ps(panel + (size_t)(k) * ldp, w[0]);                          \
+        _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
+            __m512 x = _mm512_set1_ps(X[(size_t)j * n + (k)]);                                  \
+            _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) acc[q][j] = _mm512_fmadd_ps(w[q], x, acc[q][j]); \
+        }                                                                                       \
+    } while (0)
+
+/* Prefetches lines [l0, l1) of unit u + pf of each group. */
+#define KX_PREFETCH(l0, l1)                                                                     \
+    do {                                                                                        \
+        if (pf && u + pf < nu) {                                                                \
+            _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++)                                \
+                for (int l = (l0); l < (l1); l++) _mm_prefetch(p[q] + (size_t)pf * ub + 64 * l, _MM_HINT_T0); \
+        }                                                                                       \
+    } while (0)
+
+AVX512 INLINE __m512 kx_cvt_u8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+AVX512 INLINE __m512 kx_cvt_s8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+
+AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, int n, const float *X, float *Y,
+                           int ldy, int pf, float *panel, int ldp)
 {
     __m512 acc[8][KX_GMAX];
 #pragma GCC unroll 8
     for (int q = 0; q < RG; q++)
 #pragma GCC unroll 8
         for (int j = 0; j < G; j++) acc[q][j] = _mm512_setzero_ps();
-    const int nbk = n / QK8_0;
-    for (int b = 0; b < nbk; b++) {
-        __m512 d[8];
-        const char *p[8];
+    const int uk = type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K ? QK_K : 32;
+    const size_t ub = type == GGML_TYPE_F16 ? KX_F16_BYTES : type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES
+                    : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
+    const int nu = n / uk, lines = (int)((ub + 63) / 64);
+    for (int u = 0; u < nu; u++) {
+        const uint8_t *p[8];
+        const int k0 = u * uk;
 #pragma GCC unroll 8
-        for (int q = 0; q < RG; q++) {
-            p[q] = P + (size_t)q * gs + (size_t)b * KX_BLOCK;
-            d[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q]));
-            if (pf && b + pf < nbk) {
-                /* the block pf ahead: 544 bytes, 9 lines at most */
-                const char *a = p[q] + (size_t)pf * KX_BLOCK;
-#pragma GCC unroll 9
-                for (int l = 0; l < KX_BLOCK; l += 64) _mm_prefetch(a + l, _MM_HINT_T0);
-            }
-        }
+        for (int q = 0; q < RG; q++) p[q] = (const uint8_t *)P + (size_t)q * gs + (size_t)u * ub;
+        if (type == GGML_TYPE_F16) {
+            KX_PREFETCH(0, lines);
 #pragma GCC unroll 4
-        for (int k = 0; k < QK8_0; k++) {
-            __m512 w[8];
+            for (int k = 0; k < 32; k++) {
+                __m512 w[8];
 #pragma GCC unroll 8
-            for (int q = 0; q < RG; q++)
-                w[q] = _mm512_mul_ps(d[q], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                                               _mm_loadu_si128((const __m128i *)(p[q] + 32 + 16 * k)))));
+                for (int q = 0; q < RG; q++) w[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p[q] + 32 * k)));
+                KX_FMAS(k0 + k);
+            }
+        } else if (type == GGML_TYPE_Q8_0) {
+            KX_PREFETCH(0, lines);
+            __m512 d[8];
 #pragma GCC unroll 8
-            for (int j = 0; j < G; j++) {
-                __m512 x = _mm512_set1_ps(X[(size_t)j * n + b * QK8_0 + k]);
+            for (int q = 0; q < RG; q++) d[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q]));
+#pragma GCC unroll 4
+            for (int k = 0; k < 32; k++) {
+                __m512 w[8];
 #pragma GCC unroll 8
-                for (int q = 0; q < RG; q++) acc[q][j] = _mm512_fmadd_ps(w[q], x, acc[q][j]);
+                for (int q = 0; q < RG; q++) w[q] = _mm512_mul_ps(d[q], kx_cvt_s8(p[q] + 32 + 16 * k));
+                KX_FMAS(k0 + k);
+            }
+        } else if (type == GGML_TYPE_Q4_K) {
+            for (int sb = 0; sb < 8; sb++) {
+                KX_PREFETCH(sb * lines / 8, (sb + 1) * lines / 8);
+                /* d and dmin converted again per sub-block: kept across
+                 * them they took registers the accumulators needed */
+                __m512 S[8], M[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) {
+                    S[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q])),
+                                         kx_cvt_u8(p[q] + 64 + 16 * sb));
+                    M[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p[q] + 32))),
+                                         kx_cvt_u8(p[q] + 192 + 16 * sb));
+                }
+#pragma GCC unroll 2
+                for (int t = 0; t < 16; t++) {
+                    __m512i v[8];
+                    __m512 w[8];
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++) {
+                        v[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q4K_HDR + 16 * (16 * sb + t))));
+                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_and_si512(v[q], _mm512_set1_epi32(15))), M[q]);
+                    }
+                    KX_FMAS(k0 + 32 * sb + 2 * t);
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++)
+                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_srli_epi32(v[q], 4)), M[q]);
+                    KX_FMAS(k0 + 32 * sb + 2 * t + 1);
+                }
+            }
+        } else { /* Q6_K: w = (d * sc) * q - (d * sc) * 32, one rounding */
+            for (int sb = 0; sb < 16; sb++) {
+                KX_PREFETCH(sb * lines / 16, (sb + 1) * lines / 16);
+                __m512 S[8], S32[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) {
+                    S[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q])),
+                                         kx_cvt_s8(p[q] + 32 + 16 * sb));
+                    S32[q] = _mm512_mul_ps(S[q], _mm512_set1_ps(32.0f));
+                }
+#pragma GCC unroll 1
+                for (int t = 0; t < 4; t++) {   /* quad 4 * sb + t: inputs 16 sb + 4 t .. + 3 */
+                    __m512i h[8], l[8];
+                    __m512 w[8];
+#pragma GCC unroll 4
+                    for (int e = 0; e < 4; e++) {
+#pragma GCC unroll 8
+                        for (int q = 0; q < RG; q++) {
+                            if (e == 0)
+                                h[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
+                            if (e % 2 == 0)
+                                l[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QL + 16 * (8 * sb + 2 * t + e / 2))));
+                            __m512i lo = e % 2 ? _mm512_srli_epi32(l[q], 4) : _mm512_and_si512(l[q], _mm512_set1_epi32(15));
+                            __m512i hb = _mm512_and_si512(e == 0 ? _mm512_slli_epi32(h[q], 4)
+                                                        : e == 1 ? _mm512_slli_epi32(h[q], 2)
+                                                        : e == 2 ? h[q] : _mm512_srli_epi32(h[q], 2),
+                                                          _mm512_set1_epi32(0x30));
+                            w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_or_si512(lo, hb)), S32[q]);
+                        }
+                        KX_FMAS(k0 + 16 * sb + 4 * t + e);
+                    }
+                }
             }
         }
     }
@@ -193,91 +395,99 @@ AVX512 INLINE void kx_tile(int RG, int G, const char *P, size_t gs, int n, const
         for (int j = 0; j < G; j++) _mm512_storeu_ps(Y + (size_t)j * ldy + 16 * q, acc[q][j]);
 }
 
-#define KX_T(RG, G)                                                                                  \
-    AVX512 static void kx_##RG##x##G(const char *P, size_t gs, int n, const float *X, float *Y, int ldy, \
-                                     int pf)                                                         \
-    {                                                                                                \
-        kx_tile(RG, G, P, gs, n, X, Y, ldy, pf);                                                     \
+#define KX_T(TY, RG, G)                                                                                   \
+    AVX512 static void kx_##TY##_##RG##x##G(const char *P, size_t gs, int n, const float *X, float *Y, int ldy, \
+                                            int pf)                                                       \
+    {                                                                                                     \
+        kx_tile(GGML_TYPE_##TY, RG, G, P, gs, n, X, Y, ldy, pf, NULL, 0);                                 \
     }
-/* RG * G accumulators + RG weights + RG scales + 1 input <= 32 registers;
+/* RG * G accumulators + RG weights (+ scales) + 1 input <= 32 registers;
  * RG * G >= 6 independent FMA chains where the batch allows (the FMA's
  * latency is 4 cycles at 2 per cycle) */
-KX_T(8, 1) KX_T(4, 2) KX_T(2, 3) KX_T(2, 4) KX_T(2, 5) KX_T(2, 6) KX_T(2, 7) KX_T(2, 8)
-KX_T(1, 1) KX_T(1, 2) KX_T(1, 3) KX_T(1, 4) KX_T(1, 5) KX_T(1, 6) KX_T(1, 7) KX_T(1, 8)
+#define KX_SET(TY, RG1)                                                                                   \
+    KX_T(TY, RG1, 1) KX_T(TY, 4, 2) KX_T(TY, 2, 3) KX_T(TY, 2, 4) KX_T(TY, 2, 5) KX_T(TY, 2, 6) KX_T(TY, 2, 7) \
+    KX_T(TY, 2, 8) KX_T(TY, 1, 1) KX_T(TY, 1, 2) KX_T(TY, 1, 3) KX_T(TY, 1, 4) KX_T(TY, 1, 5) KX_T(TY, 1, 6) \
+    KX_T(TY, 1, 7) KX_T(TY, 1, 8)                                                                         \
+    AVX512 static void kx_##TY##_panel(const char *P, int n, float *panel, int ldp)                       \
+    {                                                                                                     \
+        kx_tile(GGML_TYPE_##TY, 1, 0, P, 0, n, NULL, NULL, 0, 0, panel, ldp);                             \
+    }                                                                                                     \
+    static const kx_tile_fn kx_main_##TY[KX_GMAX + 1] = { NULL, kx_##TY##_##RG1##x1, kx_##TY##_4x2, kx_##TY##_2x3, \
+        kx_##TY##_2x4, kx_##TY##_2x5, kx_##TY##_2x6, kx_##TY##_2x7, kx_##TY##_2x8 };                        \
+    static const kx_tile_fn kx_one_##TY[KX_GMAX + 1] = { NULL, kx_##TY##_1x1, kx_##TY##_1x2, kx_##TY##_1x3, \
+        kx_##TY##_1x4, kx_##TY##_1x5, kx_##TY##_1x6, kx_##TY##_1x7, kx_##TY##_1x8 };
 
-static const kx_tile_fn kx_main[KX_GMAX + 1] = { NULL, kx_8x1, kx_4x2, kx_2x3, kx_2x4, kx_2x5, kx_2x6, kx_2x7, kx_2x8 };
-static const kx_tile_fn kx_one[KX_GMAX + 1] = { NULL, kx_1x1, kx_1x2, kx_1x3, kx_1x4, kx_1x5, kx_1x6, kx_1x7, kx_1x8 };
+/* one input: 8 groups (8 FMA chains) where the weights decode in few
+ * registers; the K-quants' scales and mins take 2 per group, so 4 */
+KX_SET(F16, 8)
+KX_SET(Q8_0, 8)
+KX_SET(Q4_K, 4)
+KX_SET(Q6_K, 4)
+
 static const int kx_rg[KX_GMAX + 1] = { 0, 8, 4, 2, 2, 2, 2, 2, 2 };
+static const int kx_rg_kq[KX_GMAX + 1] = { 0, 4, 4, 2, 2, 2, 2, 2, 2 };
 
-/* Blocks to prefetch ahead: 4 x 544 bytes per group stream, about 2 KiB,
- * covers the memory latency at the bandwidth one core draws. */
-#define KX_PF 4
+/* Units to prefetch ahead in each group stream: about 2 KiB, which covers
+ * the memory latency at the bandwidth one core draws (K-quants: one unit,
+ * spread over its sub-blocks; two and three measured 5-20% slower). */
+static int kx_pf(int type) { return type == GGML_TYPE_F16 ? 2 : type == GGML_TYPE_Q8_0 ? 4 : 1; }
 
-AVX512 static void kx_matmul_avx512(const char *P, size_t row_bytes, int n, const float *X, int nb, float *Y,
-                                    int ldy, int r0, int r1)
+static void kx_matmul_avx512(int type, const char *P, int n, const float *X, int nb, float *Y, int ldy, int r0,
+                             int r1)
 {
-    size_t gs = 16 * row_bytes;
-    /* near-equal groups of inputs, the larger first (16 -> 8 + 8, 10 -> 5 + 5) */
+    const kx_tile_fn *main = type == GGML_TYPE_F16 ? kx_main_F16 : type == GGML_TYPE_Q8_0 ? kx_main_Q8_0
+                           : type == GGML_TYPE_Q4_K ? kx_main_Q4_K : kx_main_Q6_K;
+    const kx_tile_fn *one = type == GGML_TYPE_F16 ? kx_one_F16 : type == GGML_TYPE_Q8_0 ? kx_one_Q8_0
+                          : type == GGML_TYPE_Q4_K ? kx_one_Q4_K : kx_one_Q6_K;
+    size_t gs = kern_x16_size(type, n, 16);
+    /* near-equal parts of inputs, the larger first (16 -> 8 + 8, 10 -> 5 + 5) */
     int parts = (nb + KX_GMAX - 1) / KX_GMAX, g0 = nb / parts, big = nb % parts;
-    int rg = kx_rg[big ? g0 + 1 : g0];
-    int g = r0 / 16, gend = r1 / 16;
-    for (; g < gend; ) {
+    const int *rgs = type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K ? kx_rg_kq : kx_rg;
+    int rg = rgs[big ? g0 + 1 : g0], pf = kx_pf(type);
+    for (int g = r0 / 16, gend = r1 / 16; g < gend;) {
         int take = gend - g >= rg ? rg : 1;
         const char *Pg = P + (size_t)g * gs;
         for (int q = 0, b0 = 0; q < parts; q++) {
-            int G = q < big ? g0 + 1 : g0;
             /* parts > 1 only when nb > 8, so every part has G >= 4
              * and the same rg: the parts share their groups */
-            kx_tile_fn f = take == rg ? kx_main[G] : kx_one[G];
-            f(Pg, gs, n, X + (size_t)b0 * n, Y + (size_t)b0 * ldy + 16 * g, ldy, q ? 0 : KX_PF);
+            int G = q < big ? g0 + 1 : g0;
+            kx_tile_fn f = take == rg ? main[G] : one[G];
+            f(Pg, gs, n, X + (size_t)b0 * n, Y + (size_t)b0 * ldy + 16 * g, ldy, q ? 0 : pf);
             b0 += G;
         }
         g += take;
     }
 }
-
-/* Rows r .. r + 16 of a group as F32 into panel[k * ldp + i]. */
-AVX512 static void kx_panel_avx512(const char *grp, int n, float *panel, int ldp)
-{
-    for (int b = 0; b < n / QK8_0; b++, grp += KX_BLOCK) {
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)grp));
-        for (int k = 0; k < QK8_0; k++)
-            _mm512_storeu_ps(panel + (size_t)(b * QK8_0 + k) * ldp,
-                             _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                                                  _mm_loadu_si128((const __m128i *)(grp + 32 + 16 * k))))));
-    }
-}
 #endif
 
-void kern_x16_panel(int type, const void *P, size_t row_bytes, int n, int r, float *panel, int ldp)
+void kern_x16_panel(int type, const void *P, int n, int r, float *panel, int ldp)
 {
-    (void)type;
     pthread_once(&kx_once, kx_init);
-    const char *grp = (const char *)P + (size_t)(r / 16) * 16 * row_bytes;
+    int uk = kx_unit_k(type), nu = n / uk;
+    size_t ub = kx_unit_bytes(type);
+    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
 #ifdef KX_X86
     if (kx_avx512) {
-        kx_panel_avx512(grp, n, panel, ldp);
+        /* the tiles' own decode, storing instead of multiplying */
+        (type == GGML_TYPE_F16 ? kx_F16_panel : type == GGML_TYPE_Q8_0 ? kx_Q8_0_panel
+         : type == GGML_TYPE_Q4_K ? kx_Q4_K_panel : kx_Q6_K_panel)(u, n, panel, ldp);
         return;
     }
 #endif
-    for (int b = 0; b < n / QK8_0; b++, grp += KX_BLOCK)
-        for (int i = 0; i < 16; i++) {
-            float d = kx_d(grp, i);
-            for (int k = 0; k < QK8_0; k++) panel[(size_t)(b * QK8_0 + k) * ldp + i] = d * (float)KX_Q(grp, k, i);
-        }
+    for (int j = 0; j < nu; j++, u += ub)
+        for (int e = 0; e < uk; e++)
+            for (int i = 0; i < 16; i++) panel[(size_t)(j * uk + e) * ldp + i] = kx_weight(type, u, e, i);
 }
 
-void kern_matmul_x16(int type, const void *P, size_t row_bytes, int n, const float *X, int nb, float *Y, int ldy,
-                     int r0, int r1)
+void kern_matmul_x16(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1)
 {
-    (void)type;
     pthread_once(&kx_once, kx_init);
     if (nb < 1 || r0 >= r1) return;
 #ifdef KX_X86
     if (kx_avx512) {
-        kx_matmul_avx512(P, row_bytes, n, X, nb, Y, ldy, r0, r1);
+        kx_matmul_avx512(type, P, n, X, nb, Y, ldy, r0, r1);
         return;
     }
 #endif
-    kern_matmul_x16_ref(type, P, row_bytes, n, X, nb, Y, ldy, r0, r1);
+    kern_matmul_x16_ref(type, P, n, X, nb, Y, ldy, r0, r1);
 }

@@ -1,6 +1,6 @@
 /*
- * repack.c - puts a loaded model's Q8_0 matrices into the 16-row layout
- * of kernels_x16.c, where the CPU gains from it.
+ * repack.c - puts a loaded model's matrices into the 16-row layout of
+ * kernels_x16.c, where the CPU gains from it.
  *
  * The repacked matrices live in one private anonymous buffer on 2 MiB
  * pages; the file's pages they came from are then released
@@ -50,7 +50,8 @@ static void *rp_worker(void *p)
         for (int r = 0; r < w->d; r += RP_SLICE) {
             int rows = w->d - r < RP_SLICE ? w->d - r : RP_SLICE;
             size_t off = (size_t)r * w->row_bytes;
-            kern_x16_pack(w->type, (const char *)w->data + off, w->row_bytes, w->n, rows, j->dst[i] + off);
+            kern_x16_pack(w->type, (const char *)w->data + off, w->row_bytes, w->n, rows,
+                          j->dst[i] + kern_x16_size(w->type, w->n, r));
             release((const char *)w->data, off + (size_t)rows * w->row_bytes);
         }
     }
@@ -79,7 +80,7 @@ int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen)
         qe_mat *w = mats[i];
         if (!kern_x16_preferred(w->type, w->n, w->d)) continue;
         mats[keep++] = w;
-        total += (w->row_bytes * (size_t)w->d + 63) & ~(size_t)63;
+        total += (kern_x16_size(w->type, w->n, w->d) + 63) & ~(size_t)63;
     }
     n = keep;
     if (n == 0) goto done;
@@ -92,7 +93,7 @@ int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         dst[i] = buf + off;
-        off += (mats[i]->row_bytes * (size_t)mats[i]->d + 63) & ~(size_t)63;
+        off += (kern_x16_size(mats[i]->type, mats[i]->n, mats[i]->d) + 63) & ~(size_t)63;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int nth = n_threads > 0 ? n_threads : cores > 0 ? (int)cores : 1;
