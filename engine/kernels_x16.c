@@ -275,12 +275,15 @@ typedef void (*kx_tile_fn)(const char *P, size_t gs, int n, const float *X, floa
         }                                                                                       \
     } while (0)
 
-/* Prefetches lines [l0, l1) of unit u + pf of each group. */
-#define KX_PREFETCH(l0, l1)                                                                     \
+/* Prefetches lines [c * L, c * L + L) of unit u + pf of each group (L a
+ * constant, so the loop unrolls: with a variable count its overhead was a
+ * tenth of the K-quant tiles' time; a line past the unit is harmless). */
+#define KX_PREFETCH(c, L)                                                                       \
     do {                                                                                        \
         if (pf && u + pf < nu) {                                                                \
             _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++)                                \
-                for (int l = (l0); l < (l1); l++) _mm_prefetch(p[q] + (size_t)pf * ub + 64 * l, _MM_HINT_T0); \
+                _Pragma("GCC unroll 9") for (int l = 0; l < (L); l++)                           \
+                    _mm_prefetch(p[q] + (size_t)pf * ub + 64 * ((c) * (L) + l), _MM_HINT_T0);   \
         }                                                                                       \
     } while (0)
 
@@ -298,14 +301,14 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
     const int uk = type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K ? QK_K : 32;
     const size_t ub = type == GGML_TYPE_F16 ? KX_F16_BYTES : type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES
                     : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
-    const int nu = n / uk, lines = (int)((ub + 63) / 64);
+    const int nu = n / uk;
     for (int u = 0; u < nu; u++) {
         const uint8_t *p[8];
         const int k0 = u * uk;
 #pragma GCC unroll 8
         for (int q = 0; q < RG; q++) p[q] = (const uint8_t *)P + (size_t)q * gs + (size_t)u * ub;
         if (type == GGML_TYPE_F16) {
-            KX_PREFETCH(0, lines);
+            KX_PREFETCH(0, KX_F16_BYTES / 64);
 #pragma GCC unroll 4
             for (int k = 0; k < 32; k++) {
                 __m512 w[8];
@@ -314,7 +317,7 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                 KX_FMAS(k0 + k);
             }
         } else if (type == GGML_TYPE_Q8_0) {
-            KX_PREFETCH(0, lines);
+            KX_PREFETCH(0, (KX_Q8_BYTES + 63) / 64);
             __m512 d[8];
 #pragma GCC unroll 8
             for (int q = 0; q < RG; q++) d[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q]));
@@ -327,7 +330,7 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
             }
         } else if (type == GGML_TYPE_Q4_K) {
             for (int sb = 0; sb < 8; sb++) {
-                KX_PREFETCH(sb * lines / 8, (sb + 1) * lines / 8);
+                KX_PREFETCH(sb, 5);   /* 8 x 5 lines >= 2368 bytes */
                 /* d and dmin converted again per sub-block: kept across
                  * them they took registers the accumulators needed */
                 __m512 S[8], M[8];
@@ -356,7 +359,7 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
             }
         } else { /* Q6_K: w = (d * sc) * q - (d * sc) * 32, one rounding */
             for (int sb = 0; sb < 16; sb++) {
-                KX_PREFETCH(sb * lines / 16, (sb + 1) * lines / 16);
+                KX_PREFETCH(sb, 4);   /* 16 x 4 lines >= 3360 bytes */
                 __m512 S[8], S32[8];
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) {
