@@ -287,6 +287,8 @@ typedef void (*kx_tile_fn)(const char *P, size_t gs, int n, const float *X, floa
         }                                                                                       \
     } while (0)
 
+/* 16 F16 values, 16 unsigned / signed bytes, as floats */
+AVX512 INLINE __m512 kx_cvt_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 AVX512 INLINE __m512 kx_cvt_u8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 AVX512 INLINE __m512 kx_cvt_s8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 
@@ -313,14 +315,14 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
             for (int k = 0; k < 32; k++) {
                 __m512 w[8];
 #pragma GCC unroll 8
-                for (int q = 0; q < RG; q++) w[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p[q] + 32 * k)));
+                for (int q = 0; q < RG; q++) w[q] = kx_cvt_f16(p[q] + 32 * k);
                 KX_FMAS(k0 + k);
             }
         } else if (type == GGML_TYPE_Q8_0) {
             KX_PREFETCH(0, (KX_Q8_BYTES + 63) / 64);
             __m512 d[8];
 #pragma GCC unroll 8
-            for (int q = 0; q < RG; q++) d[q] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q]));
+            for (int q = 0; q < RG; q++) d[q] = kx_cvt_f16(p[q]);
 #pragma GCC unroll 4
             for (int k = 0; k < 32; k++) {
                 __m512 w[8];
@@ -336,10 +338,8 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                 __m512 S[8], M[8];
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) {
-                    S[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q])),
-                                         kx_cvt_u8(p[q] + 64 + 16 * sb));
-                    M[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p[q] + 32))),
-                                         kx_cvt_u8(p[q] + 192 + 16 * sb));
+                    S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_u8(p[q] + 64 + 16 * sb));
+                    M[q] = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
                 }
 #pragma GCC unroll 2
                 for (int t = 0; t < 16; t++) {
@@ -363,8 +363,7 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                 __m512 S[8], S32[8];
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) {
-                    S[q] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p[q])),
-                                         kx_cvt_s8(p[q] + 32 + 16 * sb));
+                    S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_s8(p[q] + 32 + 16 * sb));
                     S32[q] = _mm512_mul_ps(S[q], _mm512_set1_ps(32.0f));
                 }
 #pragma GCC unroll 1
