@@ -239,7 +239,7 @@ int cmd_bench(int argc, char **argv)
             printf("usage: quarry bench --model FILE [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json] [--quick] [--mmap] [--kv f16|f32]\n"
                    "  --kv: KV cache element type (default f16, as the scheduler and llama.cpp default to)\n"
                    "  --quick: prompt and batch-1 decode only (no batched decode, no time to first token)\n"
-                   "  --mmap: weights served from the file mapping instead of private huge-page memory\n");
+                   "  --mmap: weights served from the file mapping, in the file's layout, instead of private huge-page memory\n");
             return 0;
         } else { fprintf(stderr, "quarry bench: unknown option '%s'\n", argv[i]); return 2; }
         if (bad) return 2;
@@ -249,6 +249,7 @@ int cmd_bench(int argc, char **argv)
     qe_model *m;
     qe_model_params mp = qe_model_default_params();
     mp.weights_in_memory = !use_mmap;
+    mp.file_layout = use_mmap;   /* shared pages are what --mmap is for: no private repacked copy */
     if (qe_model_load(path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry bench: %s\n", err);
         return 1;
@@ -337,11 +338,12 @@ int cmd_bench(int argc, char **argv)
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"1\":%.2f,\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},\"batch_prompt_tokens\":%d,\"batch_steps\":%d,"
                    "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
-                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d}\n",
+                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d,\"x16_matrices\":%d}\n",
                    path, in->file_type_name, kv, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], bd[3], BENCH_BATCH_PROMPT, BENCH_BATCH_STEPS, cold, warm,
-                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB);
+                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB, in->n_x16);
         else {
-            printf("%s (%s), KV %s, %d threads\n", path, in->file_type_name, kv, n_threads);
+            printf("%s (%s), KV %s, %d threads, %s layout\n", path, in->file_type_name, kv, n_threads,
+                   in->n_x16 ? "X16" : "file");
             printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
             printf("  decode %d tokens after it:%8.2f tok/s\n", n_gen, tg);
             if (full) {

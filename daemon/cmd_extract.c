@@ -227,6 +227,7 @@ int cmd_extract(int argc, char **argv)
     }
     qe_model_params mp = qe_model_default_params();
     mp.weights_in_memory = !use_mmap;
+    mp.file_layout = use_mmap;   /* shared pages are what --mmap is for: no private repacked copy */
     if (rec_model_identity(model_path, &mid, err, sizeof err) ||
         qe_model_load(model_path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry extract: %s\n", err);

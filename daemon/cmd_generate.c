@@ -217,6 +217,7 @@ int cmd_generate(int argc, char **argv)
     }
     qe_model_params mp = qe_model_default_params();
     mp.weights_in_memory = !use_mmap;
+    mp.file_layout = use_mmap;   /* shared pages are what --mmap is for: no private repacked copy */
     if (qe_model_load(model_path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry generate: %s\n", err);
         goto done;

@@ -32,7 +32,9 @@ int cmd_model_info(int argc, char **argv)
     }
     char err[512];
     qe_model *m;
-    if (qe_model_load(path, qe_model_default_params(), &m, err, sizeof err)) {
+    qe_model_params mp = qe_model_default_params();
+    mp.file_layout = 1;   /* nothing runs: repacking would only cost time */
+    if (qe_model_load(path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry model-info: %s\n", err);
         return 1;
     }

@@ -290,6 +290,7 @@ int cmd_tokenize(int argc, char **argv)
     char err[512];
     qe_model *m;
     qe_model_params mp = qe_model_default_params();
+    mp.file_layout = 1;   /* no matrix is used: repacking would only cost time */
     mp.n_threads = threads;
     if (qe_model_load(path, mp, &m, err, sizeof err)) {
         fprintf(stderr, "quarry tokenize: %s\n", err);

@@ -91,6 +91,9 @@ typedef struct {
                                 ("Q4_K_M", "Q8_0", ...) from general.file_type
                                 when the file's types agree with it, else
                                 weight_type_name */
+    int n_x16;               /* matrices repacked in the X16 layout at load
+                                (qe_model_params.file_layout); 0: every matrix
+                                as the file stores it */
 } qe_model_info;
 
 /* Borrowed; valid for the model's lifetime. */

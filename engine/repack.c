@@ -114,6 +114,7 @@ int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen)
         mats[i]->x16 = 1;
     }
     if (tied) m->tok_embd = m->output;
+    m->info.n_x16 = n;
     m->x16_buf = buf;
     m->x16_size = total;
 done:
