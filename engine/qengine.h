@@ -54,9 +54,9 @@ typedef struct {
     int file_layout; /* 1: keep every matrix as the file stores it. 0 (default):
                         on AVX-512 CPUs F16, Q8_0, Q4_K and Q6_K matrices are
                         repacked 16 rows at a time (kernels_x16.c): batched
-                        decode of 8 sequences runs 1.1x (Q4_K_M) to 1.4x
-                        (Q8_0) faster, one sequence 1.1x faster (Q8_0), the
-                        same (F16) or 0.9x (Q4_K_M). The matrices then take
+                        decode of 8 sequences runs 1.3x (Q4_K_M) to 1.5x
+                        (Q8_0) faster, one sequence 1.1x (Q4_K_M), 1.2x
+                        (Q8_0) or the same (F16). The matrices then take
                         their size in private memory and the file's pages
                         are released; packing adds about a second per GB to
                         loading. The environment variable QUARRY_NO_X16
