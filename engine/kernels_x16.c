@@ -123,6 +123,12 @@ static inline float kx_h(const char *p)
     return qe_fp16_to_f32(h);
 }
 
+/* The first unit of row r's group. */
+static const char *kx_group(int type, const void *P, int n, int r)
+{
+    return (const char *)P + (size_t)(r / 16) * (size_t)(n / kx_unit_k(type)) * kx_unit_bytes(type);
+}
+
 /* Weight (row i, input e of the unit) of a unit, as the file's
  * dequantisation gives it. */
 static inline float kx_weight(int type, const char *u, int e, int i)
@@ -215,7 +221,7 @@ void kern_x16_row(int type, const void *P, int n, int r, float *dst)
 {
     int uk = kx_unit_k(type), nu = n / uk;
     size_t ub = kx_unit_bytes(type);
-    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
+    const char *u = kx_group(type, P, n, r);
     for (int j = 0; j < nu; j++, u += ub)
         for (int e = 0; e < uk; e++) dst[j * uk + e] = kx_weight(type, u, e, r % 16);
 }
@@ -224,7 +230,7 @@ double kern_x16_dot_ref(int type, const void *P, int n, int r, const float *x)
 {
     int uk = kx_unit_k(type), nu = n / uk;
     size_t ub = kx_unit_bytes(type);
-    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
+    const char *u = kx_group(type, P, n, r);
     double acc = 0.0;
     for (int j = 0; j < nu; j++, u += ub)
         for (int e = 0; e < uk; e++) acc += (double)kx_weight(type, u, e, r % 16) * x[j * uk + e];
@@ -238,7 +244,7 @@ void kern_matmul_x16_ref(int type, const void *P, int n, const float *X, int nb,
     int uk = kx_unit_k(type), nu = n / uk;
     size_t ub = kx_unit_bytes(type);
     for (int r = r0; r < r1; r++) {
-        const char *g = (const char *)P + (size_t)(r / 16) * nu * ub;
+        const char *g = kx_group(type, P, n, r);
         for (int j = 0; j < nb; j++) {
             const float *x = X + (size_t)j * n;
             const char *u = g;
@@ -474,7 +480,7 @@ void kern_x16_panel(int type, const void *P, int n, int r, float *panel, int ldp
     pthread_once(&kx_once, kx_init);
     int uk = kx_unit_k(type), nu = n / uk;
     size_t ub = kx_unit_bytes(type);
-    const char *u = (const char *)P + (size_t)(r / 16) * nu * ub;
+    const char *u = kx_group(type, P, n, r);
 #ifdef KX_X86
     if (kx_avx512) {
         /* the tiles' own decode, storing instead of multiplying */

@@ -30,13 +30,16 @@ typedef struct {
     _Atomic int next;   /* the next matrix to pack */
 } rp_job;
 
-/* Drops the whole pages inside [p, p + size) from this process (again,
- * for the pages already dropped: cheap, and it keeps the callers simple). */
-static void release(const void *p, size_t size)
+/* Drops from this process the whole pages in [from, to), from rounded up
+ * and to down, and returns where the next release starts: to rounded
+ * down, so a page that straddles two slices goes with the later one and
+ * every page is released once. */
+static const char *release(const char *from, const char *to)
 {
     uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + size) & ~(pg - 1);
+    uintptr_t a = ((uintptr_t)from + pg - 1) & ~(pg - 1), b = (uintptr_t)to & ~(pg - 1);
     if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+    return b > a ? (const char *)b : from;
 }
 
 static void *rp_worker(void *p)
@@ -47,12 +50,12 @@ static void *rp_worker(void *p)
         /* in slices of 1024 rows, each released as soon as it is packed,
          * so that peak memory is the file plus a slice per thread rather
          * than the file plus the largest matrices (the output: 150 MiB) */
+        const char *src = w->data, *kept = src;   /* kept: the first byte not yet released */
         for (int r = 0; r < w->d; r += RP_SLICE) {
             int rows = w->d - r < RP_SLICE ? w->d - r : RP_SLICE;
-            size_t off = (size_t)r * w->row_bytes;
-            kern_x16_pack(w->type, (const char *)w->data + off, w->row_bytes, w->n, rows,
+            kern_x16_pack(w->type, src + (size_t)r * w->row_bytes, w->row_bytes, w->n, rows,
                           j->dst[i] + kern_x16_size(w->type, w->n, r));
-            release((const char *)w->data, off + (size_t)rows * w->row_bytes);
+            kept = release(kept, src + (size_t)(r + rows) * w->row_bytes);
         }
     }
     return NULL;

@@ -196,13 +196,15 @@ static void test_x16(void)
             CHECK(bad == 0, "x16 %s n=%d: %d rows changed by packing", ggml_type_str(type), n, bad);
             kern_matmul_x16_ref(type, P, n, X, NB, Yr, d, 0, d);
             bad = 0;
+            int bad_ref = 0;
             for (int r = 0; r < d; r++)
                 for (int b = 0; b < NB; b++) {
                     double ref = kern_x16_dot_ref(type, P, n, r, X + (size_t)b * n);
                     double ref2 = kern_dot_ref(type, W + r * rb, X + (size_t)b * n, n);
-                    bad += fabs(ref - ref2) > 1e-12 * n;   /* the same exact dot, summed in another order */
+                    bad_ref += fabs(ref - ref2) > 1e-12 * n;   /* the same exact dot, summed in another order */
                     bad += fabs(Yr[(size_t)b * d + r] - ref) > 1e-5 * n * 0.1 + 1e-5;
                 }
+            CHECK(bad_ref == 0, "x16 %s n=%d: %d exact dots differ from kern_dot_ref's", ggml_type_str(type), n, bad_ref);
             CHECK(bad == 0, "x16 %s n=%d: portable path %d entries off the exact dot", ggml_type_str(type), n, bad);
             for (int nb = 1; nb <= NB; nb++) {
                 for (int i = 0; i < d * NB; i++) Y[i] = -12345.0f;
