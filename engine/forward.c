@@ -57,6 +57,8 @@ struct qe_context {
     attn_tile *tiles;    /* attention work of the batch being run */
     int n_tiles;
     float *deq;          /* (n_threads, QE_DEQ_FLOATS), or NULL */
+    char *xq;            /* (B, kern_q16_row_bytes(max_in)) a product's input
+                            as Q16 activations, or NULL (no q16 matrix) */
     float *logits;       /* (B, n_vocab) */
     int *logit_row;      /* entry -> row of logits, or -1 */
     int *out_entries;    /* rows of logits -> entry */
@@ -96,7 +98,7 @@ void qe_context_free(qe_context *c)
     tp_free(c->pool);
     kv_free(&c->kv);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->g); free(c->u); free(c->rope); free(c->scores); free(c->deq); free(c->tiles);
+    free(c->g); free(c->u); free(c->rope); free(c->scores); free(c->deq); free(c->xq); free(c->tiles);
     free(c->logits); free(c->logit_row); free(c->out_entries);
     free(c);
 }
@@ -131,6 +133,7 @@ int qe_context_init(const qe_model *m, qe_context_params p, qe_context **out,
         !ALLOC(c->scores, (size_t)p.n_threads * ATTN_TILE_ROWS * p.n_ctx) ||
         !ALLOC(c->tiles, attn_max_tiles(B, in->n_head, in->n_head_kv)) ||
         (use_gemm(c, B) && !ALLOC(c->deq, (size_t)p.n_threads * QE_DEQ_FLOATS)) ||
+        (in->n_q16 && !ALLOC(c->xq, (size_t)B * kern_q16_row_bytes(c->max_in))) ||
         !ALLOC(c->logits, (size_t)B * V) || !ALLOC(c->logit_row, B) || !ALLOC(c->out_entries, B) ||
         kv_init(&c->kv, p.kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, in->n_layer, in->n_head_kv, in->head_dim,
                 p.kv_block_size, p.n_ctx, p.n_seq_max) ||
@@ -163,6 +166,7 @@ typedef struct {
 typedef struct {
     qe_context *c;
     const float *X;
+    const void *XQ;      /* X as Q16 activations when a matrix takes them */
     int nb, n_out;
     mm_out out[3];
     /* row kernels: thread i's chunks [head, tail), packed as tail << 32 | head */
@@ -184,9 +188,10 @@ typedef struct {
 static int chunk_rows(const qe_mat *w) { return w->x16 ? QE_ROW_CHUNK_X16 : QE_ROW_CHUNK; }
 
 /* Rows [r0, r1) of one product on the row kernels. */
-static void mm_rows(const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1)
+static void mm_rows(const qe_mat *w, const float *X, const void *XQ, int nb, float *Y, int r0, int r1)
 {
-    if (w->x16) kern_matmul_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1);
+    if (w->q16) kern_matmul_x16q(w->type, w->data, w->n, XQ, nb, Y, w->d, r0, r1);
+    else if (w->x16) kern_matmul_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1);
     else kern_matmul_rows(w->type, w->data, w->row_bytes, w->n, X, nb, Y, w->d, r0, r1);
 }
 
@@ -229,13 +234,21 @@ static void mm_chunk(mm_job *j, int k)
     }
     const qe_mat *w = j->out[i].w;
     int cr = chunk_rows(w), r0 = k * cr, r1 = r0 + cr < w->d ? r0 + cr : w->d;
-    mm_rows(w, j->X, j->nb, j->out[i].Y, r0, r1);
+    mm_rows(w, j->X, j->XQ, j->nb, j->out[i].Y, r0, r1);
 }
 
 /* Rows [r0, r1) of one product on the GEMM path. */
-static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y, int r0, int r1, int ith)
+static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, const void *XQ, int nb, float *Y, int r0,
+                         int r1, int ith)
 {
     float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
+    if (w->q16) {
+        /* the integer tiles take a batch of any size (in parts of 8
+         * sharing each 16-row group, which stays in L1 meanwhile); they
+         * beat the F32 GEMM, and prompts and decode agree bitwise */
+        kern_matmul_x16q(w->type, w->data, w->n, XQ, nb, Y, w->d, r0, r1);
+        return;
+    }
     if (w->x16) {
         if (kern_gemm_scratch_floats(w->n) > QE_DEQ_FLOATS ||
             !kern_gemm_rows_x16(w->type, w->data, w->n, X, nb, Y, w->d, r0, r1, scratch))
@@ -296,10 +309,25 @@ static void mm_worker(void *arg, int ith, int nth)
             lo = (lo + 15) / 16 * 16;
             hi = (hi + 15) / 16 * 16;
         }
-        if (lo < hi && gemm) mm_gemm_rows(j->c, w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
-        else if (lo < hi) mm_rows(w, j->X, j->nb, j->out[i].Y, (int)lo, (int)hi);
+        if (lo < hi && gemm) mm_gemm_rows(j->c, w, j->X, j->XQ, j->nb, j->out[i].Y, (int)lo, (int)hi, ith);
+        else if (lo < hi) mm_rows(w, j->X, j->XQ, j->nb, j->out[i].Y, (int)lo, (int)hi);
         base += cost[i] * w->d;
     }
+}
+
+typedef struct {
+    const float *X;
+    char *XQ;
+    int n, nb;
+} q16_job;
+
+static void q16_worker(void *arg, int ith, int nth)
+{
+    q16_job *j = arg;
+    int t0, t1;
+    tp_split(j->nb, ith, nth, &t0, &t1);
+    if (t0 < t1)
+        kern_q16_quantize(j->X + (size_t)t0 * j->n, j->n, t1 - t0, j->XQ + (size_t)t0 * kern_q16_row_bytes(j->n));
 }
 
 /* Runs j on the pool. For the row kernels each thread first owns a run of
@@ -307,6 +335,16 @@ static void mm_worker(void *arg, int ith, int nth)
 static void mm_run(qe_context *c, mm_job *j)
 {
     int nth = tp_n_threads(c->pool);
+    int q16 = 0;
+    for (int i = 0; i < j->n_out; i++) q16 |= j->out[i].w->q16;
+    if (q16) {
+        /* a decode step's few rows quantise in microseconds, less than a
+         * dispatch costs; a prompt's in parallel */
+        q16_job qj = { j->X, c->xq, j->out[0].w->n, j->nb };
+        if (j->nb < QE_BLAS_MIN_BATCH || nth == 1) q16_worker(&qj, 0, 1);
+        else tp_run(c->pool, q16_worker, &qj);
+        j->XQ = c->xq;
+    }
     if (!use_gemm(c, j->nb) && nth <= QE_STEAL_MAX) {
         int64_t total = 0, done = 0;
         for (int i = 0; i < j->n_out; i++) total += (int64_t)j->out[i].w->row_bytes * j->out[i].w->d;

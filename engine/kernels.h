@@ -76,6 +76,23 @@ void kern_x16_panel(int type, const void *P, int n, int r, float *panel, int ldp
 void kern_matmul_x16(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1);
 void kern_matmul_x16_ref(int type, const void *P, int n, const float *X, int nb, float *Y, int ldy, int r0, int r1);
 
+/* Q16: the X16 products of Q8_0, Q4_K and Q6_K with the activations
+ * rounded to 16-bit integers per block of 32 (kernels_x16q.c: format,
+ * error bound, numerics). kern_x16q_available: this CPU has the tiles
+ * (AVX-512 VNNI) for type and QUARRY_F32_ACT is unset; elsewhere the
+ * forward pass keeps F32 activations. kern_q16_row_bytes: bytes of one
+ * quantised row of n (n % 32 == 0); kern_q16_quantize writes nb rows of X
+ * (n floats apart) at XQ, those bytes apart (bitwise equal to _ref).
+ * kern_matmul_x16q is kern_matmul_x16 (batch-invariant, rows r0 .. r1
+ * multiples of 16) over them; kern_matmul_x16q_ref its portable path,
+ * bitwise equal to it. */
+int kern_x16q_available(int type);
+size_t kern_q16_row_bytes(int n);
+void kern_q16_quantize(const float *X, int n, int nb, void *XQ);
+void kern_q16_quantize_ref(const float *X, int n, int nb, void *XQ);
+void kern_matmul_x16q(int type, const void *P, int n, const void *XQ, int nb, float *Y, int ldy, int r0, int r1);
+void kern_matmul_x16q_ref(int type, const void *P, int n, const void *XQ, int nb, float *Y, int ldy, int r0, int r1);
+
 /* y = x * w / rms(x) over n elements. */
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void kern_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);

@@ -40,6 +40,7 @@
  * agree bitwise. Activations stay F32.
  */
 #include "kernels.h"
+#include "kernels_x16.h"
 #include "gguf.h"
 #include "quant.h"
 
@@ -48,19 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define KX_X86 1
-#endif
-
-/* Unit sizes: inputs and bytes. */
-#define KX_Q8_BYTES (32 + 16 * QK8_0)
-#define KX_F16_BYTES (32 * 16 * 2)
-#define KX_Q4K_HDR (32 + 32 + 128 + 128)
-#define KX_Q4K_BYTES (KX_Q4K_HDR + 128 * 16)
-#define KX_Q6K_QL (32 + 256)
-#define KX_Q6K_QH (KX_Q6K_QL + 128 * 16)
-#define KX_Q6K_BYTES (KX_Q6K_QH + 64 * 16)
 
 static int kx_avx512 = 0;
 static pthread_once_t kx_once = PTHREAD_ONCE_INIT;
@@ -74,27 +62,10 @@ static void kx_init(void)
 #endif
 }
 
-/* Inputs per unit and bytes per unit (of 16 rows); 0 for other types. */
-static int kx_unit_k(int type)
+int kx_has_avx512(void)
 {
-    switch (type) {
-    case GGML_TYPE_F16:
-    case GGML_TYPE_Q8_0: return 32;
-    case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q6_K: return QK_K;
-    default: return 0;
-    }
-}
-
-static size_t kx_unit_bytes(int type)
-{
-    switch (type) {
-    case GGML_TYPE_F16: return KX_F16_BYTES;
-    case GGML_TYPE_Q8_0: return KX_Q8_BYTES;
-    case GGML_TYPE_Q4_K: return KX_Q4K_BYTES;
-    case GGML_TYPE_Q6_K: return KX_Q6K_BYTES;
-    default: return 0;
-    }
+    pthread_once(&kx_once, kx_init);
+    return kx_avx512;
 }
 
 int kern_x16_supported(int type, int n, int d)
@@ -114,19 +85,6 @@ int kern_x16_preferred(int type, int n, int d)
 size_t kern_x16_size(int type, int n, int d)
 {
     return (size_t)(d / 16) * (size_t)(n / kx_unit_k(type)) * kx_unit_bytes(type);
-}
-
-static inline float kx_h(const char *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return qe_fp16_to_f32(h);
-}
-
-/* The first unit of row r's group. */
-static const char *kx_group(int type, const void *P, int n, int r)
-{
-    return (const char *)P + (size_t)(r / 16) * (size_t)(n / kx_unit_k(type)) * kx_unit_bytes(type);
 }
 
 /* Weight (row i, input e of the unit) of a unit, as the file's
@@ -257,8 +215,6 @@ void kern_matmul_x16_ref(int type, const void *P, int n, const float *X, int nb,
 }
 
 #ifdef KX_X86
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
 #define KX_GMAX 8
 
 /* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
@@ -280,29 +236,6 @@ typedef void (*kx_tile_fn)(const char *P, size_t gs, int n, const float *X, floa
             _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) acc[q][j] = _mm512_fmadd_ps(w[q], x, acc[q][j]); \
         }                                                                                       \
     } while (0)
-
-/* Prefetches lines [c * L, c * L + L) of unit u + pf of each group (L a
- * constant, so the loop unrolls: with a variable count its overhead was a
- * tenth of the K-quant tiles' time; a line past the unit is harmless).
- * Near a group's end that unit is the first ones of the group RG further
- * on, which the next tile reads: without it each tile started on cold
- * lines, a unit per group (a quarter of a Q4_K matrix of width 1024), and
- * batch 1 streamed 10-20% slower than from the row layout. Prefetches past
- * the matrix are harmless. */
-#define KX_PREFETCH(c, L)                                                                       \
-    do {                                                                                        \
-        if (pf) {                                                                               \
-            const size_t ahead = (size_t)pf * ub + (u + pf >= nu ? (size_t)(RG - 1) * gs : 0);  \
-            _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++)                                \
-                _Pragma("GCC unroll 9") for (int l = 0; l < (L); l++)                           \
-                    _mm_prefetch(p[q] + ahead + 64 * ((c) * (L) + l), _MM_HINT_T0);             \
-        }                                                                                       \
-    } while (0)
-
-/* 16 F16 values, 16 unsigned / signed bytes, as floats */
-AVX512 INLINE __m512 kx_cvt_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
-AVX512 INLINE __m512 kx_cvt_u8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
-AVX512 INLINE __m512 kx_cvt_s8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 
 AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, int n, const float *X, float *Y,
                            int ldy, int pf, float *panel, int ldp)

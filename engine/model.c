@@ -319,7 +319,7 @@ int qe_model_load(const char *path, qe_model_params params, qe_model **out,
     int rc = gguf_open_ex(path, params.weights_in_memory, &f, err, errlen);
     if (rc) return rc;
     if ((rc = qe_model_from_gguf(f, out, err, errlen))) return rc;
-    if (!params.file_layout && (rc = qe_model_repack(*out, params.n_threads, err, errlen))) {
+    if (!params.file_layout && (rc = qe_model_repack(*out, params.n_threads, params.f32_activations, err, errlen))) {
         qe_model_free(*out);
         *out = NULL;
     }

@@ -20,6 +20,7 @@ typedef struct {
     int d;            /* output dim (ggml ne[1]) */
     size_t row_bytes;
     int x16;          /* data is in the 16-row layout of kernels_x16.c */
+    int q16;          /* x16, and products take Q16 activations (kernels_x16q.c) */
 } qe_mat;
 
 typedef struct {
@@ -59,6 +60,6 @@ int qe_model_from_gguf(gguf_file *f, qe_model **out, char *err, size_t errlen);
  * kernels_x16.c, packing on n_threads threads (<= 0: all cores). Without
  * the memory for it the file's layout stays: returns QE_OK either way
  * (QE_ENOMEM only when even its small lists cannot be allocated). */
-int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen);
+int qe_model_repack(qe_model *m, int n_threads, int f32_activations, char *err, size_t errlen);
 
 #endif

@@ -61,7 +61,7 @@ static void *rp_worker(void *p)
     return NULL;
 }
 
-int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen)
+int qe_model_repack(qe_model *m, int n_threads, int f32_activations, char *err, size_t errlen)
 {
     int L = m->info.n_layer, n = 0;
     qe_mat **mats = malloc(sizeof *mats * ((size_t)L * 7 + 1));
@@ -115,6 +115,8 @@ int qe_model_repack(qe_model *m, int n_threads, char *err, size_t errlen)
     for (int i = 0; i < n; i++) {
         mats[i]->data = dst[i];
         mats[i]->x16 = 1;
+        mats[i]->q16 = !f32_activations && kern_x16q_available(mats[i]->type);
+        m->info.n_q16 += mats[i]->q16;
     }
     if (tied) m->tok_embd = m->output;
     m->info.n_x16 = n;

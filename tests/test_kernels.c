@@ -237,6 +237,85 @@ static void test_x16(void)
         }
 }
 
+/* Q16 activations (kernels_x16q.c): the quantiser's fast path equals its
+ * reference bitwise (zero, outlier, infinite and NaN blocks included);
+ * every result is within the activations' rounding (half a step of its
+ * block, 1/65534 of the block's largest value, per weight) of the exact
+ * dot with the F32 inputs; the tiles equal the portable path bitwise for
+ * every nb 1..17 and row range. */
+static void test_x16q(void)
+{
+    static const int types[] = { GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (int ni = 0; ni < 3; ni++) {
+            int type = types[ti], NB = 17;
+            int n = type == GGML_TYPE_Q8_0 ? (ni == 0 ? 32 : ni == 1 ? 96 : 1024) : (ni == 0 ? 256 : ni == 1 ? 512 : 1024);
+            int d = ni == 0 ? 16 : ni == 1 ? 48 : 208;
+            size_t rb = qe_row_size(type, n), qb = kern_q16_row_bytes(n);
+            char *W = malloc(rb * d), *P = malloc(kern_x16_size(type, n, d));
+            char *XQ = malloc(qb * NB), *XQ1 = malloc(qb * NB);
+            float *w = malloc(sizeof *w * n), *X = malloc(sizeof *X * n * NB);
+            float *Y = malloc(sizeof *Y * d * NB), *Yr = malloc(sizeof *Yr * d * NB);
+            for (int r = 0; r < d; r++) {
+                for (int i = 0; i < n; i++) w[i] = nrand() * 0.1f;
+                qe_quantize_row(type, w, W + r * rb, n);
+            }
+            for (int i = 0; i < n * NB; i++) X[i] = nrand();
+            /* a zero block and an outlier (Qwen's activations have them) */
+            for (int i = 0; i < 32; i++) X[n + i] = 0.0f;
+            X[2 * n + 5] = 900.0f;
+            kern_x16_pack(type, W, rb, n, d, P);
+            kern_q16_quantize(X, n, NB, XQ);
+            kern_q16_quantize_ref(X, n, NB, XQ1);
+            CHECK(memcmp(XQ, XQ1, qb * NB) == 0, "q16 quantize n=%d: fast path differs from the reference", n);
+            kern_matmul_x16q_ref(type, P, n, XQ, NB, Yr, d, 0, d);
+            int bad = 0;
+            double worst = 0;
+            for (int r = 0; r < d; r++) {
+                qe_dequantize_row(type, W + r * rb, w, n);
+                for (int b = 0; b < NB; b++) {
+                    const float *x = X + (size_t)b * n;
+                    double exact = 0, bound = 0, mag = 0;
+                    for (int k = 0; k < n; k++) {
+                        float amax = 0;
+                        for (int e = k / 32 * 32; e < k / 32 * 32 + 32; e++) amax = fmaxf(amax, fabsf(x[e]));
+                        exact += (double)w[k] * x[k];
+                        bound += fabs(w[k]) * amax / 65534.0;
+                        mag += fabs((double)w[k] * x[k]);
+                    }
+                    double err = fabs(Yr[(size_t)b * d + r] - exact);
+                    bad += err > bound * 1.01 + 1e-6 * mag + 1e-6;
+                    if (bound > 0 && err / bound > worst) worst = err / bound;
+                }
+            }
+            CHECK(bad == 0, "x16q %s n=%d: %d results beyond the rounding of the activations (worst %.2f of the bound)",
+                  ggml_type_str(type), n, bad, worst);
+            for (int nb = 1; nb <= NB; nb++) {
+                for (int i = 0; i < d * NB; i++) Y[i] = -12345.0f;
+                int r0 = d > 16 ? 16 : 0;
+                kern_matmul_x16q(type, P, n, XQ, nb, Y, d, r0, d);
+                bad = 0;
+                for (int b = 0; b < nb; b++)
+                    for (int r = 0; r < d; r++)
+                        bad += r < r0 ? Y[(size_t)b * d + r] != -12345.0f
+                                      : memcmp(&Y[(size_t)b * d + r], &Yr[(size_t)b * d + r], sizeof *Y) != 0;
+                CHECK(bad == 0, "x16q %s n=%d nb=%d: %d entries differ from the portable path", ggml_type_str(type), n,
+                      nb, bad);
+            }
+            free(W); free(P); free(XQ); free(XQ1); free(w); free(X); free(Y); free(Yr);
+        }
+    /* non-finite inputs: the blocks holding them give NaN, as in float */
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = nrand();
+    x[3] = NAN;
+    x[40] = INFINITY;
+    char q1[2 * 64 + 16], q2[2 * 64 + 16];
+    kern_q16_quantize(x, 64, 1, q1);
+    kern_q16_quantize_ref(x, 64, 1, q2);
+    const float *dd = (const float *)(q1 + 128);
+    CHECK(memcmp(q1, q2, sizeof q1) == 0 && isnan(dd[0]) && isnan(dd[1]), "q16 quantize: non-finite blocks");
+}
+
 static void test_elementwise(void)
 {
     int n = 333;
@@ -320,6 +399,7 @@ int main(void)
     test_dots();
     test_gemm();
     test_x16();
+    test_x16q();
     test_elementwise();
     test_threadpool();
     return CHECK_SUMMARY();

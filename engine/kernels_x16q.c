@@ -1,0 +1,390 @@
+/*
+ * kernels_x16q.c - the X16 tiles for Q8_0, Q4_K and Q6_K with 16-bit
+ * integer activations ("Q16"), on AVX-512 VNNI.
+ *
+ * Why. Batched decode and prompts are compute-bound, and with F32
+ * activations every weight costs its conversion to float (two or three
+ * instructions per 16) and one FMA per input and sequence. A quantised
+ * weight is a small integer times a scale, so with the activations as
+ * integers too one vpdpwssd does 32 products (two inputs of 16 rows),
+ * twice an FMA's 16 at the same throughput, and the weights stay integers
+ * (one or two instructions per 32). Measured on this Zen 5: see README.
+ *
+ * Activations. Each input row is quantised per block of 32 values:
+ * d = max|x| / 32767, q = round(x * (32767 / max|x|)) (to nearest even),
+ * stored as n int16, then n/32 floats d, then n/32 floats s = d * sum(q)
+ * (kern_q16_row_bytes). The error is at most half a step, 1/65534 of the
+ * block's largest value: llama.cpp rounds activations to 8 bits (Q8_0,
+ * Q8_K), 256 times coarser, and F32 would be exact to 2^-24. The
+ * products then compute dot(w, x~) for x~ = d * q.
+ *
+ * Numerics and batch invariance. Per (row, input) pair, whatever the
+ * tile or batch: a float y, zeroed; for each block of weights sharing a
+ * scale (Q8_0: 32 inputs, Q4_K: sub-blocks of 32, Q6_K: of 16) an exact
+ * int32 sum acc of code x q over the block (it cannot overflow: at most
+ * 32 x 63 x 32767 for Q4_K), then
+ *   Q8_0  y = fma((float)acc, dw * d, y)
+ *   Q4_K  y = fma((float)acc, (dw * sc) * d, y); y = fma(-(dmin * m), s, y)
+ *   Q6_K  y = fma((float)acc, (dw * sc) * d, y)      (codes q6 - 32)
+ * in ascending block order (dw * sc and dmin * m are exact in float). The
+ * integer sums do not depend on the order of their products, so the tiles
+ * and the portable path (kern_matmul_x16q_ref) agree bitwise, as does any
+ * batch composition.
+ */
+#include "kernels.h"
+#include "kernels_x16.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int kq_vnni = 0;
+static pthread_once_t kq_once = PTHREAD_ONCE_INIT;
+
+static void kq_init(void)
+{
+#ifdef KX_X86
+    __builtin_cpu_init();
+    kq_vnni = kx_has_avx512() && __builtin_cpu_supports("avx512vnni") && !getenv("QUARRY_F32_ACT");
+#endif
+}
+
+int kern_x16q_available(int type)
+{
+    pthread_once(&kq_once, kq_init);
+    return kq_vnni && (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K);
+}
+
+size_t kern_q16_row_bytes(int n) { return (size_t)n * 2 + (size_t)(n / 32) * 8; }
+
+/* One block of 32: the codes, d and s. A block holding an infinity or a
+ * NaN gives codes 0 and d = s = NaN, so the products come out NaN as they
+ * would in float. */
+static void q16_block_ref(const float *x, int16_t *q, float *d, float *s)
+{
+    float amax = 0.0f;
+    int nan = 0;
+    for (int i = 0; i < 32; i++) {
+        amax = fmaxf(amax, fabsf(x[i]));
+        nan |= x[i] != x[i];
+    }
+    if (nan || amax > FLT_MAX) {
+        memset(q, 0, 32 * sizeof *q);
+        *d = *s = NAN;
+        return;
+    }
+    if (amax == 0.0f) {
+        memset(q, 0, 32 * sizeof *q);
+        *d = *s = 0.0f;
+        return;
+    }
+    float id = 32767.0f / amax;
+    int sum = 0;
+    for (int i = 0; i < 32; i++) {
+        q[i] = (int16_t)nearbyintf(x[i] * id);
+        sum += q[i];
+    }
+    *d = amax / 32767.0f;
+    *s = *d * (float)sum;
+}
+
+void kern_q16_quantize_ref(const float *X, int n, int nb, void *XQ)
+{
+    size_t rb = kern_q16_row_bytes(n);
+    for (int j = 0; j < nb; j++) {
+        char *row = (char *)XQ + (size_t)j * rb;
+        int16_t *q = (int16_t *)row;
+        float *d = (float *)(row + (size_t)n * 2), *s = d + n / 32;
+        for (int b = 0; b < n / 32; b++) q16_block_ref(X + (size_t)j * n + 32 * b, q + 32 * b, d + b, s + b);
+    }
+}
+
+/* Integer code of (row i, input e) of a unit: Q8_0 the int8, Q4_K the
+ * nibble, Q6_K the 6-bit value - 32. */
+static inline int kq_code(int type, const uint8_t *b, int e, int i)
+{
+    switch (type) {
+    case GGML_TYPE_Q8_0: return (int8_t)b[32 + 16 * e + i];
+    case GGML_TYPE_Q4_K: return (b[KX_Q4K_HDR + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
+    default: {
+        int lo = (b[KX_Q6K_QL + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
+        int hi = (b[KX_Q6K_QH + 16 * (e / 4) + i] >> (2 * (e & 3))) & 3;
+        return (lo | hi << 4) - 32;
+    }
+    }
+}
+
+void kern_matmul_x16q_ref(int type, const void *P, int n, const void *XQ, int nb, float *Y, int ldy, int r0, int r1)
+{
+    int uk = kx_unit_k(type), nu = n / uk;
+    size_t ub = kx_unit_bytes(type), rb = kern_q16_row_bytes(n);
+    /* inputs per scale block */
+    int bk = type == GGML_TYPE_Q6_K ? 16 : 32;
+    for (int r = r0; r < r1; r++) {
+        const char *g = kx_group(type, P, n, r);
+        int i = r % 16;
+        for (int j = 0; j < nb; j++) {
+            const char *row = (const char *)XQ + (size_t)j * rb;
+            const int16_t *q = (const int16_t *)row;
+            const float *d = (const float *)(row + (size_t)n * 2), *s = d + n / 32;
+            float y = 0.0f;
+            const uint8_t *u = (const uint8_t *)g;
+            for (int t = 0; t < nu; t++, u += ub)
+                for (int sb = 0; sb < uk / bk; sb++) {
+                    int acc = 0, k0 = t * uk + sb * bk;
+                    for (int e = 0; e < bk; e++) acc += kq_code(type, u, sb * bk + e, i) * q[k0 + e];
+                    float dw = kx_h((const char *)u + 2 * i), dx = d[k0 / 32];
+                    if (type == GGML_TYPE_Q8_0) {
+                        y = fmaf((float)acc, dw * dx, y);
+                    } else if (type == GGML_TYPE_Q4_K) {
+                        float A = dw * (float)u[64 + 16 * sb + i];
+                        float M = kx_h((const char *)u + 32 + 2 * i) * (float)u[192 + 16 * sb + i];
+                        y = fmaf((float)acc, A * dx, y);
+                        y = fmaf(-M, s[k0 / 32], y);
+                    } else {
+                        float A = dw * (float)(int8_t)u[32 + 16 * sb + i];
+                        y = fmaf((float)acc, A * dx, y);
+                    }
+                }
+            Y[(size_t)j * ldy + r] = y;
+        }
+    }
+}
+
+#ifdef KX_X86
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+#define KQ_GMAX 8
+
+VNNI static void q16_quantize_avx512(const float *X, int n, int nb, void *XQ)
+{
+    size_t rb = kern_q16_row_bytes(n);
+    for (int j = 0; j < nb; j++) {
+        char *row = (char *)XQ + (size_t)j * rb;
+        int16_t *q = (int16_t *)row;
+        float *d = (float *)(row + (size_t)n * 2), *s = d + n / 32;
+        const float *x = X + (size_t)j * n;
+        for (int b = 0; b < n / 32; b++) {
+            __m512 a = _mm512_loadu_ps(x + 32 * b), c = _mm512_loadu_ps(x + 32 * b + 16);
+            __m512 m = _mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c));
+            float amax = _mm512_reduce_max_ps(m);
+            /* max_ps drops NaNs unpredictably: the rare block with one
+             * (or an infinity) takes the reference's path */
+            if (!(amax <= FLT_MAX) || _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) || _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q) ||
+                amax == 0.0f) {
+                q16_block_ref(x + 32 * b, q + 32 * b, d + b, s + b);
+                continue;
+            }
+            __m512 id = _mm512_set1_ps(32767.0f / amax);
+            __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id)), qc = _mm512_cvtps_epi32(_mm512_mul_ps(c, id));
+            _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm512_cvtepi32_epi16(qa));
+            _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm512_cvtepi32_epi16(qc));
+            d[b] = amax / 32767.0f;
+            s[b] = d[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc));
+        }
+    }
+}
+
+/* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
+ * G inputs from XQ (xs bytes apart); pf as in kernels_x16.c. */
+typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size_t xs, float *Y, int ldy, int pf);
+
+/* a[q][j] += w[q] . (x_j[k], x_j[k + 1]) for the tile: the inputs' code
+ * pairs are broadcast from memory as one dword. The empty asm: see
+ * KX_FMAS. */
+#define KQ_DOTS(k)                                                                              \
+    do {                                                                                        \
+        __asm__ volatile("" ::: "memory");                                                      \
+        _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
+            int32_t pr;                                                                         \
+            memcpy(&pr, XQ + (size_t)j * xs + 2 * (size_t)(k), 4);                              \
+            __m512i xb = _mm512_set1_epi32(pr);                                                 \
+            _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) a[q][j] = _mm512_dpwssd_epi32(a[q][j], w[q], xb); \
+        }                                                                                       \
+    } while (0)
+
+/* y[q][j] = fma((float)a[q][j], S[q] * d_j[blk], y[q][j]), a zeroed */
+#define KQ_FLUSH(blk)                                                                           \
+    do {                                                                                        \
+        _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
+            __m512 dx = _mm512_set1_ps(((const float *)(XQ + (size_t)j * xs + 2 * (size_t)n))[blk]); \
+            _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) {                              \
+                y[q][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[q][j]), _mm512_mul_ps(S[q], dx), y[q][j]); \
+                a[q][j] = _mm512_setzero_si512();                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int n, const char *XQ, size_t xs,
+                         float *Y, int ldy, int pf)
+{
+    __m512 y[8][KQ_GMAX];
+    __m512i a[8][KQ_GMAX];
+#pragma GCC unroll 8
+    for (int q = 0; q < RG; q++)
+#pragma GCC unroll 8
+        for (int j = 0; j < G; j++) {
+            y[q][j] = _mm512_setzero_ps();
+            a[q][j] = _mm512_setzero_si512();
+        }
+    const int uk = type == GGML_TYPE_Q8_0 ? 32 : QK_K;
+    const size_t ub = type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
+    const int nu = n / uk;
+    /* word 2i <- word i (input k, row i), word 2i + 1 <- word 16 + i (input k + 1) */
+    const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i lo4 = _mm512_set1_epi32(0x000F000F), hi2 = _mm512_set1_epi32(0x00300030);
+    for (int u = 0; u < nu; u++) {
+        const uint8_t *p[8];
+        const int k0 = u * uk;
+#pragma GCC unroll 8
+        for (int q = 0; q < RG; q++) p[q] = (const uint8_t *)P + (size_t)q * gs + (size_t)u * ub;
+        if (type == GGML_TYPE_Q8_0) {
+            KX_PREFETCH(0, (KX_Q8_BYTES + 63) / 64);
+#pragma GCC unroll 4
+            for (int t = 0; t < 16; t++) {
+                __m512i w[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++)
+                    w[q] = _mm512_permutexvar_epi16(ilv, _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p[q] + 32 + 32 * t))));
+                KQ_DOTS(k0 + 2 * t);
+            }
+            __m512 S[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < RG; q++) S[q] = kx_cvt_f16(p[q]);
+            KQ_FLUSH(u);
+        } else if (type == GGML_TYPE_Q4_K) {
+            for (int sb = 0; sb < 8; sb++) {
+                KX_PREFETCH(sb, 5);
+#pragma GCC unroll 4
+                for (int t = 0; t < 16; t++) {
+                    __m512i w[8];
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++) {
+                        /* byte b of row i -> dword (b & 15) | (b >> 4) << 16 */
+                        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q4K_HDR + 16 * (16 * sb + t))));
+                        w[q] = _mm512_ternarylogic_epi32(v, _mm512_slli_epi32(v, 12), lo4, 0xA8);   /* (A | B) & C */
+                    }
+                    KQ_DOTS(k0 + 32 * sb + 2 * t);
+                }
+                __m512 S[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_u8(p[q] + 64 + 16 * sb));
+                KQ_FLUSH(u * 8 + sb);
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) {
+                    __m512 M = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
+#pragma GCC unroll 8
+                    for (int j = 0; j < G; j++) {
+                        const float *sj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n) + n / 32;
+                        y[q][j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(sj[u * 8 + sb]), y[q][j]);
+                    }
+                }
+            }
+        } else { /* Q6_K */
+            for (int sb = 0; sb < 16; sb++) {
+                KX_PREFETCH(sb, 4);
+#pragma GCC unroll 2
+                for (int t = 0; t < 4; t++) {   /* quad 4 sb + t: inputs 16 sb + 4 t .. + 3 */
+                    __m512i h[8];
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++)
+                        h[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
+#pragma GCC unroll 2
+                    for (int e = 0; e < 2; e++) {   /* pair 8 sb + 2 t + e: top bits at 4e, 4e + 2 */
+                        __m512i w[8];
+#pragma GCC unroll 8
+                        for (int q = 0; q < RG; q++) {
+                            __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QL + 16 * (8 * sb + 2 * t + e))));
+                            __m512i wl = _mm512_ternarylogic_epi32(l, _mm512_slli_epi32(l, 12), lo4, 0xA8);
+                            __m512i x = e ? _mm512_srli_epi32(h[q], 4) : h[q];
+                            __m512i hb = _mm512_ternarylogic_epi32(_mm512_slli_epi32(x, 4), _mm512_slli_epi32(x, 18), hi2, 0xA8);
+                            w[q] = _mm512_sub_epi16(_mm512_or_si512(wl, hb), _mm512_set1_epi16(32));
+                        }
+                        KQ_DOTS(k0 + 16 * sb + 4 * t + 2 * e);
+                    }
+                }
+                __m512 S[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_s8(p[q] + 32 + 16 * sb));
+                KQ_FLUSH((u * 16 + sb) / 2);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < RG; q++)
+#pragma GCC unroll 8
+        for (int j = 0; j < G; j++) _mm512_storeu_ps(Y + (size_t)j * ldy + 16 * q, y[q][j]);
+}
+
+#define KQ_T(TY, RG, G)                                                                                   \
+    VNNI static void kq_##TY##_##RG##x##G(const char *P, size_t gs, int n, const char *XQ, size_t xs, float *Y, \
+                                          int ldy, int pf)                                                \
+    {                                                                                                     \
+        kq_tile(GGML_TYPE_##TY, RG, G, P, gs, n, XQ, xs, Y, ldy, pf);                                     \
+    }
+/* RG * G int32 sums + as many float results + RG weights <= 32
+ * registers, and >= 8 independent vpdpwssd chains where the batch allows */
+#define KQ_SET(TY, RG1)                                                                                   \
+    KQ_T(TY, RG1, 1) KQ_T(TY, 4, 2) KQ_T(TY, 2, 3) KQ_T(TY, 2, 4) KQ_T(TY, 2, 5) KQ_T(TY, 1, 6) KQ_T(TY, 1, 7) \
+    KQ_T(TY, 1, 8) KQ_T(TY, 1, 1) KQ_T(TY, 1, 2) KQ_T(TY, 1, 3) KQ_T(TY, 1, 4) KQ_T(TY, 1, 5)               \
+    static const kq_tile_fn kq_main_##TY[KQ_GMAX + 1] = { NULL, kq_##TY##_##RG1##x1, kq_##TY##_4x2, kq_##TY##_2x3, \
+        kq_##TY##_2x4, kq_##TY##_2x5, kq_##TY##_1x6, kq_##TY##_1x7, kq_##TY##_1x8 };                        \
+    static const kq_tile_fn kq_one_##TY[KQ_GMAX + 1] = { NULL, kq_##TY##_1x1, kq_##TY##_1x2, kq_##TY##_1x3, \
+        kq_##TY##_1x4, kq_##TY##_1x5, kq_##TY##_1x6, kq_##TY##_1x7, kq_##TY##_1x8 };
+
+KQ_SET(Q8_0, 8)
+KQ_SET(Q4_K, 4)
+KQ_SET(Q6_K, 4)
+
+static const int kq_rg8[KQ_GMAX + 1] = { 0, 8, 4, 2, 2, 2, 1, 1, 1 };
+static const int kq_rg4[KQ_GMAX + 1] = { 0, 4, 4, 2, 2, 2, 1, 1, 1 };
+
+static void kq_matmul_avx512(int type, const char *P, int n, const char *XQ, int nb, float *Y, int ldy, int r0, int r1)
+{
+    const kq_tile_fn *main = type == GGML_TYPE_Q8_0 ? kq_main_Q8_0 : type == GGML_TYPE_Q4_K ? kq_main_Q4_K : kq_main_Q6_K;
+    const kq_tile_fn *one = type == GGML_TYPE_Q8_0 ? kq_one_Q8_0 : type == GGML_TYPE_Q4_K ? kq_one_Q4_K : kq_one_Q6_K;
+    size_t gs = kern_x16_size(type, n, 16), xs = kern_q16_row_bytes(n);
+    int parts = (nb + KQ_GMAX - 1) / KQ_GMAX, g0 = nb / parts, big = nb % parts;
+    const int *rgs = type == GGML_TYPE_Q8_0 ? kq_rg8 : kq_rg4;
+    /* several parts (nb > 8) take one group at a time, sharing it */
+    int rg = parts > 1 ? 1 : rgs[nb], pf = type == GGML_TYPE_Q8_0 ? 4 : 1;
+    for (int g = r0 / 16, gend = r1 / 16; g < gend;) {
+        int take = gend - g >= rg ? rg : 1;
+        const char *Pg = P + (size_t)g * gs;
+        for (int q = 0, b0 = 0; q < parts; q++) {
+            int G = q < big ? g0 + 1 : g0;
+            kq_tile_fn f = take == rg && parts == 1 ? main[G] : one[G];
+            f(Pg, gs, n, XQ + (size_t)b0 * xs, xs, Y + (size_t)b0 * ldy + 16 * g, ldy, q ? 0 : pf);
+            b0 += G;
+        }
+        g += take;
+    }
+}
+#endif
+
+void kern_q16_quantize(const float *X, int n, int nb, void *XQ)
+{
+#ifdef KX_X86
+    pthread_once(&kq_once, kq_init);
+    if (kq_vnni) {
+        q16_quantize_avx512(X, n, nb, XQ);
+        return;
+    }
+#endif
+    kern_q16_quantize_ref(X, n, nb, XQ);
+}
+
+void kern_matmul_x16q(int type, const void *P, int n, const void *XQ, int nb, float *Y, int ldy, int r0, int r1)
+{
+    pthread_once(&kq_once, kq_init);
+    if (nb < 1 || r0 >= r1) return;
+#ifdef KX_X86
+    if (kq_vnni) {
+        kq_matmul_avx512(type, P, n, XQ, nb, Y, ldy, r0, r1);
+        return;
+    }
+#endif
+    kern_matmul_x16q_ref(type, P, n, XQ, nb, Y, ldy, r0, r1);
+}
