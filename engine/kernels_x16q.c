@@ -287,20 +287,26 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                 KX_PREFETCH(sb, 4);
 #pragma GCC unroll 2
                 for (int t = 0; t < 4; t++) {   /* quad 4 sb + t: inputs 16 sb + 4 t .. + 3 */
-                    __m512i h[8];
+                    /* hh = h | h << 14: the top bits of inputs 4t + 2, + 3
+                     * (bits 4, 6 of h) sit at bits 4 and 20, the low word's
+                     * and the high word's bit 4; shifted left by 4, those of
+                     * 4t, 4t + 1 (bits 0, 2) do */
+                    __m512i hh[8];
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++)
-                        h[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
+                    for (int q = 0; q < RG; q++) {
+                        __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
+                        hh[q] = _mm512_or_si512(h, _mm512_slli_epi32(h, 14));
+                    }
 #pragma GCC unroll 2
-                    for (int e = 0; e < 2; e++) {   /* pair 8 sb + 2 t + e: top bits at 4e, 4e + 2 */
+                    for (int e = 0; e < 2; e++) {   /* pair 8 sb + 2 t + e */
                         __m512i w[8];
 #pragma GCC unroll 8
                         for (int q = 0; q < RG; q++) {
                             __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QL + 16 * (8 * sb + 2 * t + e))));
-                            __m512i wl = _mm512_ternarylogic_epi32(l, _mm512_slli_epi32(l, 12), lo4, 0xA8);
-                            __m512i x = e ? _mm512_srli_epi32(h[q], 4) : h[q];
-                            __m512i hb = _mm512_ternarylogic_epi32(_mm512_slli_epi32(x, 4), _mm512_slli_epi32(x, 18), hi2, 0xA8);
-                            w[q] = _mm512_sub_epi16(_mm512_or_si512(wl, hb), _mm512_set1_epi16(32));
+                            __m512i wl = _mm512_ternarylogic_epi32(l, _mm512_slli_epi32(l, 12), lo4, 0xA8);   /* (A | B) & C */
+                            __m512i hx = e ? hh[q] : _mm512_slli_epi32(hh[q], 4);
+                            w[q] = _mm512_sub_epi16(_mm512_ternarylogic_epi32(wl, hx, hi2, 0xF8),   /* A | (B & C) */
+                                                    _mm512_set1_epi16(32));
                         }
                         KQ_DOTS(k0 + 16 * sb + 4 * t + 2 * e);
                     }
