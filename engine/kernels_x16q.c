@@ -196,6 +196,7 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
 #define KQ_DOTS(k)                                                                              \
     do {                                                                                        \
         __asm__ volatile("" ::: "memory");                                                      \
+        if (G == 0) _mm512_store_si512(wp + 16 * ((k) - kbase), w[0]);                         \
         _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
             int32_t pr;                                                                         \
             memcpy(&pr, XQ + (size_t)j * xs + 2 * (size_t)(k), 4);                              \
@@ -207,6 +208,7 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
 /* y[q][j] = fma((float)a[q][j], S[q] * d_j[blk], y[q][j]), a zeroed */
 #define KQ_FLUSH(blk)                                                                           \
     do {                                                                                        \
+        if (G == 0) _mm512_store_ps(Sp + 16 * nflush++, S[0]);                                  \
         _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
             __m512 dx = _mm512_set1_ps(((const float *)(XQ + (size_t)j * xs + 2 * (size_t)n))[blk]); \
             _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) {                              \
@@ -216,9 +218,14 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
         }                                                                                       \
     } while (0)
 
+/* The tiles: RG groups x G inputs, over units [u0, u1) (all of them but
+ * for the panels). G == 0 decodes one group's units into a panel instead
+ * (kq_panel): the weight vectors at wp, the scales at Sp and Q4_K's mins
+ * at Mp, in the order the tiles use them. */
 VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int n, const char *XQ, size_t xs,
-                         float *Y, int ldy, int pf)
+                         float *Y, int ldy, int pf, int u0, int u1, int16_t *wp, float *Sp, float *Mp)
 {
+    int nflush = 0, nmin = 0;
     __m512 y[8][KQ_GMAX];
     __m512i a[8][KQ_GMAX];
 #pragma GCC unroll 8
@@ -230,12 +237,13 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
         }
     const int uk = type == GGML_TYPE_Q8_0 ? 32 : QK_K;
     const size_t ub = type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
-    const int nu = n / uk;
+    const int nu = n / uk, kbase = u0 * uk;
+    (void)kbase; (void)nflush; (void)nmin;
     /* word 2i <- word i (input k, row i), word 2i + 1 <- word 16 + i (input k + 1) */
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i lo4 = _mm512_set1_epi32(0x000F000F), hi2 = _mm512_set1_epi32(0x00300030);
-    for (int u = 0; u < nu; u++) {
+    for (int u = u0; u < u1; u++) {
         const uint8_t *p[8];
         const int k0 = u * uk;
 #pragma GCC unroll 8
@@ -275,6 +283,7 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) {
                     __m512 M = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
+                    if (G == 0) _mm512_store_ps(Mp + 16 * nmin++, M);
 #pragma GCC unroll 8
                     for (int j = 0; j < G; j++) {
                         const float *sj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n) + n / 32;
@@ -328,13 +337,18 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
     VNNI static void kq_##TY##_##RG##x##G(const char *P, size_t gs, int n, const char *XQ, size_t xs, float *Y, \
                                           int ldy, int pf)                                                \
     {                                                                                                     \
-        kq_tile(GGML_TYPE_##TY, RG, G, P, gs, n, XQ, xs, Y, ldy, pf);                                     \
+        kq_tile(GGML_TYPE_##TY, RG, G, P, gs, n, XQ, xs, Y, ldy, pf, 0, n / kx_unit_k(GGML_TYPE_##TY), NULL, NULL, \
+                NULL);                                                                                    \
     }
 /* RG * G int32 sums + as many float results + RG weights <= 32
  * registers, and >= 8 independent vpdpwssd chains where the batch allows */
 #define KQ_SET(TY, RG1)                                                                                   \
     KQ_T(TY, RG1, 1) KQ_T(TY, 4, 2) KQ_T(TY, 2, 3) KQ_T(TY, 2, 4) KQ_T(TY, 2, 5) KQ_T(TY, 1, 6) KQ_T(TY, 1, 7) \
     KQ_T(TY, 1, 8) KQ_T(TY, 1, 1) KQ_T(TY, 1, 2) KQ_T(TY, 1, 3) KQ_T(TY, 1, 4) KQ_T(TY, 1, 5)               \
+    VNNI static void kq_##TY##_panel(const char *P, int n, int u0, int u1, int16_t *wp, float *Sp, float *Mp) \
+    {                                                                                                     \
+        kq_tile(GGML_TYPE_##TY, 1, 0, P, 0, n, NULL, 0, NULL, 0, 1, u0, u1, wp, Sp, Mp);                  \
+    }                                                                                                     \
     static const kq_tile_fn kq_main_##TY[KQ_GMAX + 1] = { NULL, kq_##TY##_##RG1##x1, kq_##TY##_4x2, kq_##TY##_2x3, \
         kq_##TY##_2x4, kq_##TY##_2x5, kq_##TY##_1x6, kq_##TY##_1x7, kq_##TY##_1x8 };                        \
     static const kq_tile_fn kq_one_##TY[KQ_GMAX + 1] = { NULL, kq_##TY##_1x1, kq_##TY##_1x2, kq_##TY##_1x3, \
@@ -346,6 +360,104 @@ KQ_SET(Q6_K, 4)
 
 static const int kq_rg8[KQ_GMAX + 1] = { 0, 8, 4, 2, 2, 2, 1, 1, 1 };
 static const int kq_rg4[KQ_GMAX + 1] = { 0, 4, 4, 2, 2, 2, 1, 1, 1 };
+
+/* Prompts: a group's weights decoded once into a panel (KQ_PANEL_K inputs
+ * at a time: 32 KiB of weight vectors, in L1) serve every part of up to
+ * KQ_PG inputs, whose tiles then only load, broadcast and multiply. Same
+ * operations per (row, input) pair as the tiles (the results between
+ * panels wait in Y), so the same bits. */
+#define KQ_PANEL_K 1024
+#define KQ_PG 8
+#define KQ_PANEL_MIN 16
+
+typedef void (*kq_ptile_fn)(const int16_t *wp, const float *Sp, const float *Mp, int kb, int kc, int n,
+                            const char *XQ, size_t xs, float *Y, int ldy, int first);
+
+/* bk: inputs per scale block (16, 32); mins: Q4_K. Up to 8 inputs: with
+ * more (sums in registers, results in Y) GCC spilled and shuffled
+ * registers, and ran at half the speed. */
+VNNI INLINE void kq_ptile(int G, int bk, int mins, const int16_t *wp, const float *Sp, const float *Mp, int kb,
+                          int kc, int n, const char *XQ, size_t xs, float *Y, int ldy, int first)
+{
+    __m512 y[KQ_PG];
+    __m512i a[KQ_PG];
+#pragma GCC unroll 8
+    for (int j = 0; j < G; j++) {
+        y[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(Y + (size_t)j * ldy);
+        a[j] = _mm512_setzero_si512();
+    }
+    for (int blk = 0; blk < kc / bk; blk++) {
+        const int k0 = kb + blk * bk;
+#pragma GCC unroll 8
+        for (int t = 0; t < bk / 2; t++) {
+            __asm__ volatile("" ::: "memory");
+            __m512i w = _mm512_load_si512(wp + 32 * (blk * bk / 2 + t));
+#pragma GCC unroll 8
+            for (int j = 0; j < G; j++) {
+                int32_t pr;
+                memcpy(&pr, XQ + (size_t)j * xs + 2 * (size_t)(k0 + 2 * t), 4);
+                a[j] = _mm512_dpwssd_epi32(a[j], w, _mm512_set1_epi32(pr));
+            }
+        }
+        __m512 S = _mm512_load_ps(Sp + 16 * blk);
+#pragma GCC unroll 8
+        for (int j = 0; j < G; j++) {
+            const float *dj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n);
+            y[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[j]), _mm512_mul_ps(S, _mm512_set1_ps(dj[k0 / 32])), y[j]);
+            a[j] = _mm512_setzero_si512();
+        }
+        if (mins) {
+            __m512 M = _mm512_load_ps(Mp + 16 * blk);
+#pragma GCC unroll 8
+            for (int j = 0; j < G; j++) {
+                const float *dj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n);
+                y[j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(dj[n / 32 + k0 / 32]), y[j]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < G; j++) _mm512_storeu_ps(Y + (size_t)j * ldy, y[j]);
+}
+
+#define KQ_PT(NAME, BK, MINS, G)                                                                          \
+    VNNI static void kq_pt_##NAME##_##G(const int16_t *wp, const float *Sp, const float *Mp, int kb, int kc, int n, \
+                                        const char *XQ, size_t xs, float *Y, int ldy, int first)          \
+    {                                                                                                     \
+        kq_ptile(G, BK, MINS, wp, Sp, Mp, kb, kc, n, XQ, xs, Y, ldy, first);                              \
+    }
+#define KQ_PSET(NAME, BK, MINS)                                                                           \
+    KQ_PT(NAME, BK, MINS, 1) KQ_PT(NAME, BK, MINS, 2) KQ_PT(NAME, BK, MINS, 3) KQ_PT(NAME, BK, MINS, 4)     \
+    KQ_PT(NAME, BK, MINS, 5) KQ_PT(NAME, BK, MINS, 6) KQ_PT(NAME, BK, MINS, 7) KQ_PT(NAME, BK, MINS, 8)     \
+    static const kq_ptile_fn kq_pt_##NAME[KQ_PG + 1] = { NULL, kq_pt_##NAME##_1, kq_pt_##NAME##_2,          \
+        kq_pt_##NAME##_3, kq_pt_##NAME##_4, kq_pt_##NAME##_5, kq_pt_##NAME##_6, kq_pt_##NAME##_7,          \
+        kq_pt_##NAME##_8 };
+
+KQ_PSET(b32, 32, 0)   /* Q8_0 */
+KQ_PSET(m32, 32, 1)   /* Q4_K */
+KQ_PSET(b16, 16, 0)   /* Q6_K */
+
+static void kq_matmul_panel(int type, const char *P, int n, const char *XQ, int nb, float *Y, int ldy, int r0,
+                            int r1)
+{
+    _Alignas(64) int16_t wp[16 * KQ_PANEL_K];
+    _Alignas(64) float Sp[16 * (KQ_PANEL_K / 16)], Mp[16 * (KQ_PANEL_K / 32)];
+    void (*panel)(const char *, int, int, int, int16_t *, float *, float *) =
+        type == GGML_TYPE_Q8_0 ? kq_Q8_0_panel : type == GGML_TYPE_Q4_K ? kq_Q4_K_panel : kq_Q6_K_panel;
+    const kq_ptile_fn *pt = type == GGML_TYPE_Q8_0 ? kq_pt_b32 : type == GGML_TYPE_Q4_K ? kq_pt_m32 : kq_pt_b16;
+    size_t gs = kern_x16_size(type, n, 16), xs = kern_q16_row_bytes(n);
+    int uk = kx_unit_k(type);
+    int parts = (nb + KQ_PG - 1) / KQ_PG, g0 = nb / parts, big = nb % parts;
+    for (int g = r0 / 16; g < r1 / 16; g++)
+        for (int kb = 0; kb < n; kb += KQ_PANEL_K) {
+            int kc = n - kb < KQ_PANEL_K ? n - kb : KQ_PANEL_K;
+            panel(P + (size_t)g * gs, n, kb / uk, (kb + kc) / uk, wp, Sp, Mp);
+            for (int q = 0, b0 = 0; q < parts; q++) {
+                int G = q < big ? g0 + 1 : g0;
+                pt[G](wp, Sp, Mp, kb, kc, n, XQ + (size_t)b0 * xs, xs, Y + (size_t)b0 * ldy + 16 * g, ldy, kb == 0);
+                b0 += G;
+            }
+        }
+}
 
 static void kq_matmul_avx512(int type, const char *P, int n, const char *XQ, int nb, float *Y, int ldy, int r0, int r1)
 {
@@ -388,7 +500,8 @@ void kern_matmul_x16q(int type, const void *P, int n, const void *XQ, int nb, fl
     if (nb < 1 || r0 >= r1) return;
 #ifdef KX_X86
     if (kq_vnni) {
-        kq_matmul_avx512(type, P, n, XQ, nb, Y, ldy, r0, r1);
+        if (nb >= KQ_PANEL_MIN) kq_matmul_panel(type, P, n, XQ, nb, Y, ldy, r0, r1);
+        else kq_matmul_avx512(type, P, n, XQ, nb, Y, ldy, r0, r1);
         return;
     }
 #endif
