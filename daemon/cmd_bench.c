@@ -338,12 +338,12 @@ int cmd_bench(int argc, char **argv)
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"1\":%.2f,\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},\"batch_prompt_tokens\":%d,\"batch_steps\":%d,"
                    "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
-                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d,\"x16_matrices\":%d}\n",
+                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d,\"x16_matrices\":%d,\"q16_matrices\":%d}\n",
                    path, in->file_type_name, kv, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], bd[3], BENCH_BATCH_PROMPT, BENCH_BATCH_STEPS, cold, warm,
-                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB, in->n_x16);
+                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB, in->n_x16, in->n_q16);
         else {
-            printf("%s (%s), KV %s, %d threads, %s layout\n", path, in->file_type_name, kv, n_threads,
-                   in->n_x16 ? "X16" : "file");
+            printf("%s (%s), KV %s, %d threads, %s layout, %s activations\n", path, in->file_type_name, kv, n_threads,
+                   in->n_x16 ? "X16" : "file", in->n_q16 ? "Q16 (integer types)" : "F32");
             printf("  prompt %d tokens:        %8.1f tok/s\n", n_prompt, pp);
             printf("  decode %d tokens after it:%8.2f tok/s\n", n_gen, tg);
             if (full) {

@@ -9,6 +9,9 @@
  *  - smaller batches (decode), and every batch in the deterministic mode:
  *    the batch-invariant row kernels (kern_matmul_rows), which read each
  *    weight row once for every row of the batch.
+ * X16 matrices of Q8_0, Q4_K and Q6_K on AVX-512 VNNI (qe_mat.q16) take
+ * every batch through the Q16 tiles instead (kernels_x16q.c): the input is
+ * quantised once per product, and prompts and decode give the same bits.
  * Threads split a product's rows by cost; attention is attention.c.
  * One layer:  x += Wo·attn(rope(qnorm(Wq·n1)), rope(knorm(Wk·n1)), Wv·n1)
  *             x += Wdown·(silu(Wgate·n2) * Wup·n2),  n_i = rmsnorm(x)

@@ -37,7 +37,8 @@
  * acc = fma(w[k], x[k], acc) for k ascending, w[k] the dequantised weight
  * (F16, d * q, d * sc * q - dmin * m in one fused rounding, (d * sc) *
  * (q - 32) in one). The portable path does exactly that with fmaf, so both
- * agree bitwise. Activations stay F32.
+ * agree bitwise. Activations stay F32 here; kernels_x16q.c has the tiles
+ * that take them as 16-bit integers (Q8_0, Q4_K, Q6_K on AVX-512 VNNI).
  */
 #include "kernels.h"
 #include "kernels_x16.h"
