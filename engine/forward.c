@@ -246,9 +246,10 @@ static void mm_gemm_rows(qe_context *c, const qe_mat *w, const float *X, const v
 {
     float *scratch = c->deq + (size_t)ith * QE_DEQ_FLOATS;
     if (w->q16) {
-        /* the integer tiles take a batch of any size (in parts of 8
-         * sharing each 16-row group, which stays in L1 meanwhile); they
-         * beat the F32 GEMM, and prompts and decode agree bitwise */
+        /* the integer tiles take a batch of any size (from 16 inputs
+         * each 16-row group is decoded once into a panel in L1 that every
+         * 8 inputs read); they beat the F32 GEMM, and prompts and decode
+         * agree bitwise */
         kern_matmul_x16q(w->type, w->data, w->n, XQ, nb, Y, w->d, r0, r1);
         return;
     }
