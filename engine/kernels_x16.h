@@ -78,7 +78,7 @@ int kx_has_avx512(void);
  * on, which the next tile reads: without it each tile started on cold
  * lines, a unit per group (a quarter of a Q4_K matrix of width 1024), and
  * batch 1 streamed 10-20% slower than from the row layout. Prefetches past
- * the matrix are harmless. */
+ * the matrix are harmless. Reads the tile's p[], u, nu, ub, gs, RG and pf. */
 #define KX_PREFETCH(c, L)                                                                       \
     do {                                                                                        \
         if (pf) {                                                                               \

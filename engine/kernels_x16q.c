@@ -59,6 +59,12 @@ int kern_x16q_available(int type)
 
 size_t kern_q16_row_bytes(int n) { return (size_t)n * 2 + (size_t)(n / 32) * 8; }
 
+/* The block scales d of quantised row j (n / 32 floats; the sums s follow). */
+static inline const float *kq_d(const char *XQ, size_t xs, int n, int j)
+{
+    return (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n);
+}
+
 /* One block of 32: the codes, d and s. A block holding an infinity or a
  * NaN gives codes 0 and d = s = NaN, so the products come out NaN as they
  * would in float. */
@@ -210,7 +216,7 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
     do {                                                                                        \
         if (G == 0) _mm512_store_ps(Sp + 16 * nflush++, S[0]);                                  \
         _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
-            __m512 dx = _mm512_set1_ps(((const float *)(XQ + (size_t)j * xs + 2 * (size_t)n))[blk]); \
+            __m512 dx = _mm512_set1_ps(kq_d(XQ, xs, n, j)[blk]);                               \
             _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) {                              \
                 y[q][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[q][j]), _mm512_mul_ps(S[q], dx), y[q][j]); \
                 a[q][j] = _mm512_setzero_si512();                                               \
@@ -225,7 +231,7 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
 VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int n, const char *XQ, size_t xs,
                          float *Y, int ldy, int pf, int u0, int u1, int16_t *wp, float *Sp, float *Mp)
 {
-    int nflush = 0, nmin = 0;
+    int nflush = 0;   /* panels: scale blocks stored so far */
     __m512 y[8][KQ_GMAX];
     __m512i a[8][KQ_GMAX];
 #pragma GCC unroll 8
@@ -238,7 +244,7 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
     const int uk = type == GGML_TYPE_Q8_0 ? 32 : QK_K;
     const size_t ub = type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
     const int nu = n / uk, kbase = u0 * uk;
-    (void)kbase; (void)nflush; (void)nmin;
+    (void)kbase; (void)nflush;
     /* word 2i <- word i (input k, row i), word 2i + 1 <- word 16 + i (input k + 1) */
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -283,10 +289,10 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) {
                     __m512 M = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
-                    if (G == 0) _mm512_store_ps(Mp + 16 * nmin++, M);
+                    if (G == 0) _mm512_store_ps(Mp + 16 * (nflush - 1), M);   /* its sub-block's flush is done */
 #pragma GCC unroll 8
                     for (int j = 0; j < G; j++) {
-                        const float *sj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n) + n / 32;
+                        const float *sj = kq_d(XQ, xs, n, j) + n / 32;
                         y[q][j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(sj[u * 8 + sb]), y[q][j]);
                     }
                 }
@@ -402,7 +408,7 @@ VNNI INLINE void kq_ptile(int G, int bk, int mins, const int16_t *wp, const floa
         __m512 S = _mm512_load_ps(Sp + 16 * blk);
 #pragma GCC unroll 8
         for (int j = 0; j < G; j++) {
-            const float *dj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n);
+            const float *dj = kq_d(XQ, xs, n, j);
             y[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[j]), _mm512_mul_ps(S, _mm512_set1_ps(dj[k0 / 32])), y[j]);
             a[j] = _mm512_setzero_si512();
         }
@@ -410,7 +416,7 @@ VNNI INLINE void kq_ptile(int G, int bk, int mins, const int16_t *wp, const floa
             __m512 M = _mm512_load_ps(Mp + 16 * blk);
 #pragma GCC unroll 8
             for (int j = 0; j < G; j++) {
-                const float *dj = (const float *)(XQ + (size_t)j * xs + 2 * (size_t)n);
+                const float *dj = kq_d(XQ, xs, n, j);
                 y[j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(dj[n / 32 + k0 / 32]), y[j]);
             }
         }
