@@ -204,6 +204,15 @@ static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, in
     return t > 0 ? nb * n_gen / t : 0;
 }
 
+/* MiB of keys and values a context of cp holds: n_ctx rounded up to
+ * whole blocks, for every layer. */
+static double quick_kv_mib(const qe_model_info *in, const qe_context_params *cp)
+{
+    int bs = cp->kv_block_size > 0 ? cp->kv_block_size : 1;
+    double tokens = (double)((cp->n_ctx + bs - 1) / bs) * bs;
+    return tokens * in->n_layer * 2.0 * in->n_head_kv * in->head_dim * (cp->kv_f16 ? 2 : 4) / 1048576.0;
+}
+
 static int argmax(const float *x, int n)
 {
     int b = 0;
@@ -333,14 +342,16 @@ int cmd_bench(int argc, char **argv)
          * untied embedding is read one row per token, so not the file) */
         double wbytes = (double)in->decode_bytes;
         double bound = bw > 0 ? bw * 1e9 / wbytes : 0;
+        /* --quick runs no scheduler: its KV is the one context's cache */
+        double kv_mib = full ? BENCH_KV_MIB : quick_kv_mib(in, &cp);
         if (json)
             printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"kv_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                    "\"batch_decode_tok_s\":{\"1\":%.2f,\"4\":%.2f,\"8\":%.2f,\"16\":%.2f},\"batch_prompt_tokens\":%d,\"batch_steps\":%d,"
                    "\"ttft_cold_ms\":%.1f,\"ttft_warm_ms\":%.1f,\"peak_rss_mib\":%.1f,"
-                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%d,\"x16_matrices\":%d,\"q16_matrices\":%d}\n",
+                   "\"read_bandwidth_gb_s\":%.2f,\"decode_bound_tok_s\":%.2f,\"model_mib\":%.1f,\"decode_mib\":%.1f,\"kv_budget_mib\":%.1f,\"x16_matrices\":%d,\"q16_matrices\":%d}\n",
                    path, in->file_type_name, kv, n_threads, n_prompt, n_gen, pp, tg, bd[0], bd[1], bd[2], bd[3], BENCH_BATCH_PROMPT, BENCH_BATCH_STEPS, cold, warm,
-                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, BENCH_KV_MIB, in->n_x16, in->n_q16);
+                   ru.ru_maxrss / 1024.0, bw, bound, in->file_size / 1048576.0, wbytes / 1048576.0, kv_mib, in->n_x16, in->n_q16);
         else {
             printf("%s (%s), KV %s, %d threads, %s layout, %s activations\n", path, in->file_type_name, kv, n_threads,
                    in->n_x16 ? "X16" : "file", in->n_q16 ? "Q16 (integer types)" : "F32");
@@ -356,9 +367,9 @@ int cmd_bench(int argc, char **argv)
             }
             printf("  read bandwidth:          %8.2f GB/s, %.0f MiB read per token -> decode bound %.1f tok/s (%.0f%% reached)\n",
                    bw, wbytes / 1048576.0, bound, bound > 0 ? 100 * tg / bound : 0);
-            double lim = (in->file_size / 1048576.0 + (full ? BENCH_KV_MIB : 0)) * 1.15;
-            printf("  peak RSS:                %8.0f MiB (file %.0f MiB + KV budget %d MiB + 15%% = %.0f MiB)\n",
-                   ru.ru_maxrss / 1024.0, in->file_size / 1048576.0, full ? BENCH_KV_MIB : 0, lim);
+            double lim = (in->file_size / 1048576.0 + kv_mib) * 1.15;
+            printf("  peak RSS:                %8.0f MiB (file %.0f MiB + KV %s %.0f MiB + 15%% = %.0f MiB)\n",
+                   ru.ru_maxrss / 1024.0, in->file_size / 1048576.0, full ? "budget" : "of the context", kv_mib, lim);
         }
     }
     qe_model_free(m);
