@@ -204,15 +204,6 @@ static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, in
     return t > 0 ? nb * n_gen / t : 0;
 }
 
-/* MiB of keys and values a context of cp holds: n_ctx rounded up to
- * whole blocks, for every layer. */
-static double quick_kv_mib(const qe_model_info *in, const qe_context_params *cp)
-{
-    int bs = cp->kv_block_size > 0 ? cp->kv_block_size : 1;
-    double tokens = (double)((cp->n_ctx + bs - 1) / bs) * bs;
-    return tokens * in->n_layer * 2.0 * in->n_head_kv * in->head_dim * (cp->kv_f16 ? 2 : 4) / 1048576.0;
-}
-
 static int argmax(const float *x, int n)
 {
     int b = 0;
@@ -276,6 +267,7 @@ int cmd_bench(int argc, char **argv)
         qe_model_free(m);
         return 1;
     }
+    const double ctx_kv_mib = qe_kv_bytes(ctx) / 1048576.0;
     qe_token *toks = malloc((size_t)n_prompt * sizeof *toks);
     qe_pos *pos = malloc((size_t)n_prompt * sizeof *pos);
     qe_seq *seq = calloc((size_t)n_prompt, sizeof *seq);
@@ -343,7 +335,7 @@ int cmd_bench(int argc, char **argv)
         double wbytes = (double)in->decode_bytes;
         double bound = bw > 0 ? bw * 1e9 / wbytes : 0;
         /* --quick runs no scheduler: its KV is the one context's cache */
-        double kv_mib = full ? BENCH_KV_MIB : quick_kv_mib(in, &cp);
+        double kv_mib = full ? BENCH_KV_MIB : ctx_kv_mib;
         if (json)
             printf("{\"model\":\"%s\",\"weight_type\":\"%s\",\"kv_type\":\"%s\",\"threads\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                    "\"prompt_tok_s\":%.2f,\"decode_tok_s\":%.2f,"

@@ -36,6 +36,9 @@
 /* ggml-blas uses 32 too: below it the weight read dominates and the
  * row-at-a-time kernels, which read each weight once, win. */
 #define QE_BLAS_MIN_BATCH 32
+/* Batches of fewer rows quantise their Q16 input on one thread: a decode
+ * step's few rows take microseconds, less than a dispatch costs. */
+#define QE_Q16_PAR_MIN 32
 /* Floats of dequantized weight rows per thread on the BLAS path (16 MiB):
  * large chunks keep sgemm efficient, since it re-packs the activations for
  * every call. Only contexts whose batches can reach QE_BLAS_MIN_BATCH get it. */
@@ -342,10 +345,8 @@ static void mm_run(qe_context *c, mm_job *j)
     int q16 = 0;
     for (int i = 0; i < j->n_out; i++) q16 |= j->out[i].w->q16;
     if (q16) {
-        /* a decode step's few rows quantise in microseconds, less than a
-         * dispatch costs; a prompt's in parallel */
         q16_job qj = { j->X, c->xq, j->out[0].w->n, j->nb };
-        if (j->nb < QE_BLAS_MIN_BATCH || nth == 1) q16_worker(&qj, 0, 1);
+        if (j->nb < QE_Q16_PAR_MIN || nth == 1) q16_worker(&qj, 0, 1);
         else tp_run(c->pool, q16_worker, &qj);
         j->XQ = c->xq;
     }
@@ -617,5 +618,6 @@ int qe_seq_copy(qe_context *c, qe_seq src, qe_seq dst, qe_pos n)
 }
 
 int qe_kv_free_blocks(const qe_context *c) { return c ? c->kv.n_free : QE_EINVAL; }
+size_t qe_kv_bytes(const qe_context *c) { return c ? 2 * c->kv.bytes : 0; }
 
 kv_cache *qe_context_kv(qe_context *c) { return &c->kv; }

@@ -248,6 +248,9 @@ const float *qe_get_logits(const qe_context *ctx, int i);
 int qe_seq_copy(qe_context *ctx, qe_seq src, qe_seq dst, qe_pos n);
 /* Free KV blocks (of kv_block_size tokens each). */
 int qe_kv_free_blocks(const qe_context *ctx);
+/* Bytes of the context's keys and values together (all its blocks,
+ * allocated at init); 0 for NULL. */
+size_t qe_kv_bytes(const qe_context *ctx);
 
 /* Current length (next position) of a sequence. */
 int qe_seq_len(const qe_context *ctx, qe_seq seq);

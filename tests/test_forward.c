@@ -146,6 +146,9 @@ static void test_prefix_copy(void)
         for (int i = 0; i < S; i++) suf[k][i] = (qe_token)(5000 + k * 977 + i * 13);
     float *ref = malloc((size_t)V * 4 * 3), *got = malloc((size_t)V * 4);
     qe_context *c = new_ctx(4, 1024, 64, 8);
+    const qe_model_info *in = qe_model_get_info(M);
+    size_t kv_want = (size_t)1024 * 2 * in->n_layer * in->n_head_kv * in->head_dim * (g_kv_f16 ? 2 : 4);
+    CHECK(qe_kv_bytes(c) == kv_want && qe_kv_bytes(NULL) == 0, "KV bytes %zu, want %zu", qe_kv_bytes(c), kv_want);
     for (int k = 0; k < 3; k++) {
         /* from scratch, one token at a time (same kernels as below) */
         qe_token all[P + S];
