@@ -31,7 +31,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int argmax(const float *x, int n);
 
 /* KV budget of the scheduler runs (time to first token); the peak RSS
  * target is file + this + 15% */
@@ -189,27 +188,19 @@ static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, in
     qe_batch b = { n, tok, pos, seq, want };
     double t = 0;
     if (!qe_decode(c, &b, err, sizeof err)) {
-        for (int k = 0; k < nb; k++) tok[k] = argmax(qe_get_logits(c, k * BENCH_BATCH_PROMPT + BENCH_BATCH_PROMPT - 1), in->n_vocab);
+        for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k * BENCH_BATCH_PROMPT + BENCH_BATCH_PROMPT - 1), in->n_vocab);
         double t0 = now_s();
         for (int g = 0; g < n_gen; g++) {
             for (int k = 0; k < nb; k++) { seq[k] = k; pos[k] = BENCH_BATCH_PROMPT + g; want[k] = 1; }
             qe_batch s1 = { nb, tok, pos, seq, want };
             if (qe_decode(c, &s1, err, sizeof err)) break;
-            for (int k = 0; k < nb; k++) tok[k] = argmax(qe_get_logits(c, k), in->n_vocab);
+            for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k), in->n_vocab);
         }
         t = now_s() - t0;
     }
     free(tok); free(pos); free(seq); free(want);
     qe_context_free(c);
     return t > 0 ? nb * n_gen / t : 0;
-}
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -289,13 +280,13 @@ int cmd_bench(int argc, char **argv)
         if ((rc = qe_decode(ctx, &b, err, sizeof err))) break;
         double tp = now_s() - t0;
         if (tp < best_prompt) best_prompt = tp;
-        qe_token t = argmax(qe_get_logits(ctx, n_prompt - 1), in->n_vocab);
+        qe_token t = qe_argmax(qe_get_logits(ctx, n_prompt - 1), in->n_vocab);
         t0 = now_s();
         for (int g = 0; g < n_gen && !rc; g++) {
             qe_pos p = n_prompt + g;
             qe_batch s1 = { 1, &t, &p, seq, NULL };
             if ((rc = qe_decode(ctx, &s1, err, sizeof err))) break;
-            t = argmax(qe_get_logits(ctx, 0), in->n_vocab);
+            t = qe_argmax(qe_get_logits(ctx, 0), in->n_vocab);
         }
         double tg = now_s() - t0;
         if (tg < best_gen) best_gen = tg;

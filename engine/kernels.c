@@ -440,6 +440,32 @@ void kern_swiglu(float *g, const float *u, int n)
     }
 }
 
+int kern_argmax_ref(const float *x, int n)
+{
+    int b = -1;
+    float best = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (x[i] > best) { best = x[i]; b = i; }
+    return b;
+}
+
+int kern_argmax(const float *x, int n)
+{
+    /* lanes start at -inf and only take larger values, so NaNs and -infs
+     * never enter; the second pass stops at the first equal value */
+    float m[16];
+    for (int l = 0; l < 16; l++) m[l] = -INFINITY;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) m[l] = x[i + l] > m[l] ? x[i + l] : m[l];
+    float best = -INFINITY;
+    for (int l = 0; l < 16; l++) best = m[l] > best ? m[l] : best;
+    for (; i < n; i++) best = x[i] > best ? x[i] : best;
+    if (!(best > -INFINITY)) return -1;
+    for (i = 0; x[i] != best; i++) {}
+    return i;
+}
+
 void kern_softmax(float *x, int n)
 {
     float m = -INFINITY;

@@ -323,6 +323,11 @@ void qe_sampler_free(qe_sampler *s);
  * `forced`); 0 when sampling should proceed. Does not accept them. */
 int qe_sampler_forced(qe_sampler *s, qe_token *out, int cap);
 
+/* Greedy pick without a sampler: the index of the first largest of
+ * logits[0..n) above -inf (NaNs never win), or -1 if there is none. The
+ * same token as a greedy sampler without stages or penalty would pick. */
+int qe_argmax(const float *logits, int n);
+
 /* 1 if tok ends generation (<|im_end|>, <|endoftext|>). */
 int qe_token_is_stop(const qe_model *model, qe_token tok);
 

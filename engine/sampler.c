@@ -7,6 +7,7 @@
  * over the logits. The RNG is xoshiro256** seeded through splitmix64, so a
  * seed gives the same choices on every platform.
  */
+#include "kernels.h"
 #include "model.h"
 
 #include <math.h>
@@ -161,8 +162,14 @@ static void softmax_cands(qe_cands *c)
     for (int i = 0; i < c->n; i++) c->data[i].p = (float)(c->data[i].p / sum);
 }
 
+int qe_argmax(const float *logits, int n) { return logits && n > 0 ? kern_argmax(logits, n) : -1; }
+
 qe_token qe_sampler_sample(qe_sampler *s, const float *logits)
 {
+    /* plain greedy: the candidates' pick below is this argmax (candidates
+     * at -inf or NaN dropped, ties to the lower id), without building them */
+    if (s->n_stages == 0 && s->p.temperature <= 0.0f && s->p.presence_penalty == 0.0f)
+        return kern_argmax(logits, s->n_vocab);
     qe_cands c = { s->cand, s->n_vocab, 0 };
     for (int i = 0; i < s->n_vocab; i++) {
         float l = logits[i];

@@ -227,6 +227,9 @@ static void test_kv_full_and_bad_batches(void)
     free(a);
 }
 
+static void identity_apply(qe_sampler_stage *st, qe_cands *c) { (void)st; (void)c; }
+static void identity_free(qe_sampler_stage *st) { free(st); }
+
 static void test_sampler(void)
 {
     float *l = malloc((size_t)V * 4);
@@ -242,6 +245,29 @@ static void test_sampler(void)
     p.temperature = 0;
     qe_sampler *s = qe_sampler_init(M, p);
     CHECK(qe_sampler_sample(s, l) == 4242, "greedy picks the argmax");
+    CHECK(qe_argmax(l, V) == 4242 && qe_argmax(l, 0) == -1 && qe_argmax(NULL, V) == -1, "qe_argmax");
+    /* plain greedy skips building the candidates: the same pick as the
+     * candidate path (forced here by a stage that changes nothing), with
+     * ties, a NaN and a masked token */
+    qe_sampler *sc = qe_sampler_init(M, p);
+    qe_sampler_stage *id = calloc(1, sizeof *id);
+    id->name = "identity";
+    id->apply = identity_apply;
+    id->free = identity_free;
+    CHECK(qe_sampler_add(sc, id) == QE_OK, "add a stage");
+    float *l2 = malloc((size_t)V * 4);
+    int same_pick = 1;
+    for (int trial = 0; trial < 6; trial++) {
+        for (int i = 0; i < V; i++) l2[i] = (float)((i * 2654435761u + trial * 40503u) % (trial < 3 ? 7 : 100000));
+        l2[(trial * 9973) % V] = NAN;
+        l2[V - 1] = trial == 4 ? INFINITY : -INFINITY;
+        same_pick &= qe_sampler_sample(s, l2) == qe_sampler_sample(sc, l2);
+    }
+    for (int i = 0; i < V; i++) l2[i] = i % 2 ? NAN : -INFINITY;
+    same_pick &= qe_sampler_sample(s, l2) == -1 && qe_sampler_sample(sc, l2) == -1;
+    CHECK(same_pick, "greedy without stages picks as the candidate path does");
+    free(l2);
+    qe_sampler_free(sc);
     qe_sampler_free(s);
 
     /* top-k 3: only the three peaks, in proportion; seed reproduces */

@@ -342,6 +342,34 @@ static void test_elementwise(void)
         CHECK(fabs(v[i] - ex) < 1e-5, "rope value at pair %d", i);
     }
 
+    /* argmax: the two-pass kernel against the loop, at every length up to
+     * 70 and at the vocabulary's, with ties, NaNs, infinities and signed
+     * zeros; -1 when nothing is above -inf */
+    {
+        static float ax[151936];
+        uint64_t r = 99;
+        int bad = 0;
+        for (int trial = 0; trial < 400; trial++) {
+            int n = trial < 300 ? trial % 71 : 151936 - (trial % 17);
+            int kind = trial % 5;
+            for (int i = 0; i < n; i++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                int v = (int)((r >> 33) % 64);
+                ax[i] = kind == 0 ? (float)v : kind == 1 ? (float)(v % 3) : kind == 2 ? -INFINITY : (float)v - 40.0f;
+                if (kind == 3 && v == 7) ax[i] = NAN;
+                if (kind == 4 && v == 5) ax[i] = v & 1 ? -0.0f : 0.0f;
+                if (kind == 4 && v == 63 && i % 2) ax[i] = NAN;
+            }
+            if (kind == 2 && n > 3) ax[n / 2] = NAN;
+            if (trial % 7 == 0 && n > 5) ax[n - 1] = INFINITY;
+            bad += kern_argmax(ax, n) != kern_argmax_ref(ax, n);
+        }
+        CHECK(!bad, "argmax differs from the reference loop in %d of 400 arrays", bad);
+        float z[4] = { -INFINITY, NAN, -INFINITY, NAN }, t[5] = { 1, 3, -0.0f, 3, 2 };
+        CHECK(kern_argmax(z, 4) == -1 && kern_argmax(z, 0) == -1, "argmax without a value above -inf is -1");
+        CHECK(kern_argmax(t, 5) == 1, "argmax ties go to the first");
+    }
+
     float s[5] = { 1, 2, 3, -INFINITY, 0 };
     kern_softmax(s, 5);
     double sum = 0;
