@@ -344,7 +344,7 @@ static void mm_run(qe_context *c, mm_job *j)
     int nth = tp_n_threads(c->pool);
     int q16 = 0;
     for (int i = 0; i < j->n_out; i++) q16 |= j->out[i].w->q16;
-    if (q16) {
+    if (q16 && !j->XQ) {
         q16_job qj = { j->X, c->xq, j->out[0].w->n, j->nb };
         if (j->nb < QE_Q16_PAR_MIN || nth == 1) q16_worker(&qj, 0, 1);
         else tp_run(c->pool, q16_worker, &qj);
@@ -375,17 +375,18 @@ static void mm_run(qe_context *c, mm_job *j)
     tp_run(c->pool, mm_worker, j);
 }
 
-/* Y (nb, w->d) = X (nb, w->n) · Wᵀ */
-static void matmul(qe_context *c, const qe_mat *w, const float *X, int nb, float *Y)
+/* Y (nb, w->d) = X (nb, w->n) · Wᵀ. XQ: X already quantised (Q16), or
+ * NULL to quantise it here when the matrix takes Q16. */
+static void matmul(qe_context *c, const qe_mat *w, const float *X, const void *XQ, int nb, float *Y)
 {
-    mm_job j = { .c = c, .X = X, .nb = nb, .n_out = 1, .out = { { w, Y } } };
+    mm_job j = { .c = c, .X = X, .XQ = XQ, .nb = nb, .n_out = 1, .out = { { w, Y } } };
     mm_run(c, &j);
 }
 
-static void matmul3(qe_context *c, const float *X, int nb, const qe_mat *w0, float *Y0, const qe_mat *w1, float *Y1,
-                    const qe_mat *w2, float *Y2)
+static void matmul3(qe_context *c, const float *X, const void *XQ, int nb, const qe_mat *w0, float *Y0,
+                    const qe_mat *w1, float *Y1, const qe_mat *w2, float *Y2)
 {
-    mm_job j = { .c = c, .X = X, .nb = nb, .n_out = w2 ? 3 : 2, .out = { { w0, Y0 }, { w1, Y1 }, { w2, Y2 } } };
+    mm_job j = { .c = c, .X = X, .XQ = XQ, .nb = nb, .n_out = w2 ? 3 : 2, .out = { { w0, Y0 }, { w1, Y1 }, { w2, Y2 } } };
     mm_run(c, &j);
 }
 
@@ -447,8 +448,11 @@ typedef struct {
     qe_context *c;
     const float *w;     /* norm weight */
     float *dst;
-    const float *src;
+    float *src;
+    const float *res;   /* norms: src += res first (the residual), or NULL */
     int ff;             /* 1: swiglu on g,u instead of a norm */
+    int q16;            /* also quantise the rows made (dst, g) into c->xq
+                         * for the next product, in the same pass */
 } ew_job;
 
 static void ew_worker(void *arg, int ith, int nth)
@@ -456,21 +460,32 @@ static void ew_worker(void *arg, int ith, int nth)
     ew_job *j = arg;
     qe_context *c = j->c;
     const qe_model_info *in = &c->m->info;
-    int t0, t1;
+    int t0, t1, E = in->n_embd, F = in->n_ff;
     tp_split(c->n, ith, nth, &t0, &t1);
     for (int t = t0; t < t1; t++) {
-        if (j->ff)
-            kern_swiglu(c->g + (size_t)t * in->n_ff, c->u + (size_t)t * in->n_ff, in->n_ff);
-        else
-            kern_rmsnorm(j->dst + (size_t)t * in->n_embd, j->src + (size_t)t * in->n_embd, j->w,
-                         in->n_embd, in->rms_eps);
+        if (j->ff) {
+            float *g = c->g + (size_t)t * F;
+            kern_swiglu(g, c->u + (size_t)t * F, F);
+            if (j->q16) kern_q16_quantize(g, F, 1, c->xq + (size_t)t * kern_q16_row_bytes(F));
+            continue;
+        }
+        float *x = j->src + (size_t)t * E, *y = j->dst + (size_t)t * E;
+        if (j->res) {
+            const float *r = j->res + (size_t)t * E;
+            for (int i = 0; i < E; i++) x[i] += r[i];
+        }
+        kern_rmsnorm(y, x, j->w, E, in->rms_eps);
+        if (j->q16) kern_q16_quantize(y, E, 1, c->xq + (size_t)t * kern_q16_row_bytes(E));
     }
 }
 
-static void rmsnorm_rows(qe_context *c, float *dst, const float *src, const float *w)
+/* dst = rmsnorm(src (+= res)) for every entry; with q16 its Q16 rows too
+ * (returned for the product's XQ, else NULL) */
+static const void *rmsnorm_rows(qe_context *c, float *dst, float *src, const float *res, const float *w, int q16)
 {
-    ew_job j = { c, w, dst, src, 0 };
+    ew_job j = { c, w, dst, src, res, 0, q16 };
     tp_run(c->pool, ew_worker, &j);
+    return q16 ? c->xq : NULL;
 }
 
 /* ------------------------------------------------------------------ decode */
@@ -552,26 +567,29 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         kern_rope_table(c->rope + (size_t)i * in->head_dim, in->head_dim, b->pos[i], in->rope_freq_base);
     }
 
+    /* Each norm takes the residual add before it and quantises its rows
+     * for the product after it, in one pass per entry on the pool (on the
+     * main thread they were 3-5% of a batch-8 step). */
     for (int l = 0; l < in->n_layer; l++) {
         const qe_layer *L = &m->layers[l];
-        rmsnorm_rows(c, c->xn, c->x, L->attn_norm);
-        matmul3(c, c->xn, n, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+        int q16 = L->wq.q16 || L->wk.q16 || L->wv.q16;
+        const void *xq = rmsnorm_rows(c, c->xn, c->x, l ? c->xn : NULL, L->attn_norm, q16);
+        matmul3(c, c->xn, xq, n, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
         /* the cache now holds this batch's keys too, so causal attention
          * within the batch is just "positions <= mine" */
         qk_job qj = { c, L, l };
         tp_run(c->pool, qk_worker, &qj);
         att_job aj = { c, l };
         tp_run(c->pool, att_worker, &aj);
-        matmul(c, &L->wo, c->att, n, c->xn);   /* xn reused as scratch */
-        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
+        matmul(c, &L->wo, c->att, NULL, n, c->xn);   /* xn reused as scratch */
 
-        rmsnorm_rows(c, c->xn, c->x, L->ffn_norm);
-        matmul3(c, c->xn, n, &L->w_gate, c->g, &L->w_up, c->u, NULL, NULL);
-        ew_job fj = { c, NULL, NULL, NULL, 1 };
+        xq = rmsnorm_rows(c, c->xn, c->x, c->xn, L->ffn_norm, L->w_gate.q16 || L->w_up.q16);
+        matmul3(c, c->xn, xq, n, &L->w_gate, c->g, &L->w_up, c->u, NULL, NULL);
+        ew_job fj = { c, NULL, NULL, NULL, NULL, 1, L->w_down.q16 };
         tp_run(c->pool, ew_worker, &fj);
-        matmul(c, &L->w_down, c->g, n, c->xn);
-        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
+        matmul(c, &L->w_down, c->g, L->w_down.q16 ? c->xq : NULL, n, c->xn);
     }
+    for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->xn[i];
 
     /* logits only for the entries that asked: prefill skips the rest */
     for (int i = 0; i < c->n_out; i++) c->logit_row[c->out_entries[i]] = -1;
@@ -585,7 +603,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
         c->n_out++;
     }
     if (c->n_out)
-        matmul(c, &m->output, c->xn, c->n_out, c->logits);
+        matmul(c, &m->output, c->xn, NULL, c->n_out, c->logits);
 
     for (int i = 0; i < n; i++) kv->seq_len[b->seq[i]] = b->pos[i] + 1 > kv->seq_len[b->seq[i]] ? b->pos[i] + 1 : kv->seq_len[b->seq[i]];
     return QE_OK;

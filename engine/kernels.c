@@ -296,6 +296,7 @@ static dot_fn k_dot_f32 = dot_f32_c, k_dot_f16 = dot_f16_c,
               k_dot_bf16 = dot_bf16_c, k_dot_q8_0 = dot_q8_0_c,
               k_dot_q4_K = kern_dot_q4_K_c, k_dot_q6_K = kern_dot_q6_K_c;
 static void (*k_swiglu)(float *, const float *, int);
+static int k_avx512;   /* the elementwise AVX-512 paths */
 #ifdef KERN_X86
 /* silu(g) * u 16 lanes at a time with a polynomial exp (simd_exp.h): the
  * scalar expf per element was 3-4% of a prompt's time. */
@@ -338,6 +339,7 @@ static void kern_init_once(void)
         k_dot_q4_K = kern_dot_q4_K_avx512;
         k_dot_q6_K = kern_dot_q6_K_avx512;
         k_swiglu = swiglu_avx512;
+        k_avx512 = 1;
         k_isa = "avx512";
     }
 #endif
@@ -389,18 +391,52 @@ void kern_matmul_rows(int type, const void *W, size_t row_bytes, int n,
 /* ------------------------------------------------------------ elementwise */
 
 
+/* The sum of squares in double: exactness is cheaper than reasoning about
+ * float error, and in 8 partial sums (lane k takes x[i + k]), as one chain
+ * of dependent double adds made the norms 5% of a prompt's time. The
+ * AVX-512 path keeps the 8 sums in one register, in the same order, so it
+ * gives the same bits (a float times a float is exact in double, so its
+ * FMA rounds once as the add did). */
+static float rmsnorm_scale(double *s, const float *x, int i, int n, float eps)
+{
+    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+    double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    return (float)(1.0 / sqrt(ss / n + eps));
+}
+
+#ifdef KERN_X86
+__attribute__((target("avx512f"))) static void rmsnorm_avx512(float *y, const float *x, const float *w, int n, float eps)
+{
+    __m512d acc = _mm512_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        acc = _mm512_fmadd_pd(v, v, acc);
+    }
+    double s[8];
+    _mm512_storeu_pd(s, acc);
+    float scale = rmsnorm_scale(s, x, i, n, eps);
+    __m512 sc = _mm512_set1_ps(scale);
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), sc), _mm512_loadu_ps(w + i)));
+    for (; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+#endif
+
 void kern_rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 {
-    /* the sum of squares in double: exactness is cheaper than reasoning
-     * about float error, and in 8 partial sums, as one chain of dependent
-     * double adds made the norms 5% of a prompt's time */
+#ifdef KERN_X86
+    kern_init();
+    if (k_avx512) {
+        rmsnorm_avx512(y, x, w, n, eps);
+        return;
+    }
+#endif
     double s[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) s[k] += (double)x[i + k] * x[i + k];
-    for (; i < n; i++) s[0] += (double)x[i] * x[i];
-    double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    float scale = rmsnorm_scale(s, x, i, n, eps);
     for (i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
 }
 
