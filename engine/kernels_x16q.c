@@ -192,6 +192,91 @@ VNNI static void q16_quantize_avx512(const float *X, int n, int nb, void *XQ)
     }
 }
 
+
+/* Hand-allocated pair steps for the K-quants' 1x8 tile (one group, 8 inputs:
+ * batch 8, the common decode batch). GCC gives that tile 8 vpdpwssd chains
+ * (latency ~4.5 cycles at 2 per cycle wants 10+) and rotates them through
+ * copies every iteration; asked for two sums per input it spilled. Here
+ * the 16 sums (a: even pair steps, b: odd) stay in registers, each input's
+ * code pair is broadcast by the vpdpwssd itself, and the weights decode as
+ * in kq_tile. One asm statement per pair step (an asm takes at most 30
+ * operands); GCC leaves the sums in place between them. x0, x3, x6: the
+ * inputs 0, 3 and 6 at the block's first pair, xs bytes apart. Integer sums
+ * do not depend on the order of their products: the same bits as the C
+ * tiles and kern_matmul_x16q_ref (tested). */
+#define KQA_X0 "(%[x0])"
+#define KQA_X1 "(%[x0],%[xs],1)"
+#define KQA_X2 "(%[x0],%[xs],2)"
+#define KQA_X3 "(%[x3])"
+#define KQA_X4 "(%[x0],%[xs],4)"
+#define KQA_X5 "(%[x3],%[xs],2)"
+#define KQA_X6 "(%[x6])"
+#define KQA_X7 "(%[x6],%[xs],1)"
+#define KQA_DP(off, X, S) "vpdpwssd " #off X "%{1to16%}, %[w], %[" S "]\n\t"
+#define KQA_DP8(off)                                                                            \
+    KQA_DP(off, KQA_X0, "s0") KQA_DP(off, KQA_X1, "s1") KQA_DP(off, KQA_X2, "s2")               \
+    KQA_DP(off, KQA_X3, "s3") KQA_DP(off, KQA_X4, "s4") KQA_DP(off, KQA_X5, "s5")               \
+    KQA_DP(off, KQA_X6, "s6") KQA_DP(off, KQA_X7, "s7")
+#define KQA_SUMS(A)                                                                             \
+    [s0] "+v"(A[0]), [s1] "+v"(A[1]), [s2] "+v"(A[2]), [s3] "+v"(A[3]), [s4] "+v"(A[4]),         \
+    [s5] "+v"(A[5]), [s6] "+v"(A[6]), [s7] "+v"(A[7])
+#define KQA_XIN [x0] "r"(x0), [x3] "r"(x3), [x6] "r"(x6), [xs] "r"(xs)
+
+/* Q4_K pair t of a sub-block: 16 bytes of nibbles at wq + 16 t */
+#define KQA_Q4K(woff, xoff, A)                                                                  \
+    __asm__("vpmovzxbd " #woff "(%[wq]), %[w]\n\t"                                              \
+            "vpslld $12, %[w], %[v]\n\t"                                                        \
+            "vpternlogd $0xa8, %[lo4], %[v], %[w]\n\t" KQA_DP8(xoff)                            \
+            : KQA_SUMS(A), [w] "=&v"(w), [v] "=&v"(v)                                           \
+            : [wq] "r"(wq), KQA_XIN, [lo4] "v"(lo4)                                             \
+            : "memory")
+
+VNNI static inline void kqa_q4_k(const uint8_t *wq, const char *x0, size_t xs, __m512i lo4, __m512i a[8], __m512i b[8])
+{
+    __m512i w, v;
+    const char *x3 = x0 + 3 * xs, *x6 = x0 + 6 * xs;
+    KQA_Q4K(0, 0, a); KQA_Q4K(16, 4, b); KQA_Q4K(32, 8, a); KQA_Q4K(48, 12, b);
+    KQA_Q4K(64, 16, a); KQA_Q4K(80, 20, b); KQA_Q4K(96, 24, a); KQA_Q4K(112, 28, b);
+    KQA_Q4K(128, 32, a); KQA_Q4K(144, 36, b); KQA_Q4K(160, 40, a); KQA_Q4K(176, 44, b);
+    KQA_Q4K(192, 48, a); KQA_Q4K(208, 52, b); KQA_Q4K(224, 56, a); KQA_Q4K(240, 60, b);
+}
+
+/* Q6_K quad t of a 16-block: the top bits at wh + 16 t (hh, as in kq_tile,
+ * kept for the quad's second pair), the low nibbles of its two pairs at
+ * wl + 32 t and + 16 */
+#define KQA_Q6K_LO(qoff)                                                                        \
+    "vpmovzxbd " #qoff "(%[wl]), %[w]\n\t"                                                      \
+    "vpslld $12, %[w], %[v]\n\t"                                                                \
+    "vpternlogd $0xa8, %[lo4], %[v], %[w]\n\t"
+#define KQA_Q6K(hoff, qoff0, qoff1, xoff0, xoff1)                                               \
+    __asm__("vpmovzxbd " #hoff "(%[wh]), %[h]\n\t"                                              \
+            "vpslld $14, %[h], %[v]\n\t"                                                        \
+            "vpord %[v], %[h], %[h]\n\t" KQA_Q6K_LO(qoff0)                                      \
+            "vpslld $4, %[h], %[v]\n\t"                                                         \
+            "vpternlogd $0xf8, %[hi2], %[v], %[w]\n\t"                                          \
+            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff0)                                      \
+            : KQA_SUMS(a), [w] "=&v"(w), [v] "=&v"(v), [h] "=&v"(h)                             \
+            : [wl] "r"(wl), [wh] "r"(wh), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32) \
+            : "memory");                                                                        \
+    __asm__(KQA_Q6K_LO(qoff1)                                                                   \
+            "vpternlogd $0xf8, %[hi2], %[h], %[w]\n\t"                                          \
+            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff1)                                      \
+            : KQA_SUMS(b), [w] "=&v"(w), [v] "=&v"(v)                                           \
+            : [wl] "r"(wl), [h] "v"(h), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32) \
+            : "memory")
+
+VNNI static inline void kqa_q6_k(const uint8_t *wl, const uint8_t *wh, const char *x0, size_t xs, __m512i lo4,
+                                 __m512i hi2, __m512i a[8], __m512i b[8])
+{
+    __m512i w, v, h;
+    const __m512i c32 = _mm512_set1_epi16(32);
+    const char *x3 = x0 + 3 * xs, *x6 = x0 + 6 * xs;
+    KQA_Q6K(0, 0, 16, 0, 4);
+    KQA_Q6K(16, 32, 48, 8, 12);
+    KQA_Q6K(32, 64, 80, 16, 20);
+    KQA_Q6K(48, 96, 112, 24, 28);
+}
+
 /* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
  * G inputs from XQ (xs bytes apart); pf as in kernels_x16.c. */
 typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size_t xs, float *Y, int ldy, int pf);
@@ -218,8 +303,10 @@ typedef void (*kq_tile_fn)(const char *P, size_t gs, int n, const char *XQ, size
         _Pragma("GCC unroll 8") for (int j = 0; j < G; j++) {                                   \
             __m512 dx = _mm512_set1_ps(kq_d(XQ, xs, n, j)[blk]);                               \
             _Pragma("GCC unroll 8") for (int q = 0; q < RG; q++) {                              \
-                y[q][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[q][j]), _mm512_mul_ps(S[q], dx), y[q][j]); \
+                __m512i t_ = ASM ? _mm512_add_epi32(a[q][j], b[q][j]) : a[q][j];               \
+                y[q][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t_), _mm512_mul_ps(S[q], dx), y[q][j]); \
                 a[q][j] = _mm512_setzero_si512();                                               \
+                if (ASM) b[q][j] = _mm512_setzero_si512();                                      \
             }                                                                                   \
         }                                                                                       \
     } while (0)
@@ -233,13 +320,17 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
 {
     int nflush = 0;   /* panels: scale blocks stored so far */
     __m512 y[8][KQ_GMAX];
-    __m512i a[8][KQ_GMAX];
+    __m512i a[8][KQ_GMAX], b[8][KQ_GMAX];
+    /* the K-quants' 1x8 tile: pair steps in asm, with a second set of sums
+     * b (Q8_0's measured no faster: its C tile is not short of chains) */
+    const int ASM = RG == 1 && G == 8 && type != GGML_TYPE_Q8_0;
 #pragma GCC unroll 8
     for (int q = 0; q < RG; q++)
 #pragma GCC unroll 8
         for (int j = 0; j < G; j++) {
             y[q][j] = _mm512_setzero_ps();
             a[q][j] = _mm512_setzero_si512();
+            if (ASM) b[q][j] = _mm512_setzero_si512();
         }
     const int uk = type == GGML_TYPE_Q8_0 ? 32 : QK_K;
     const size_t ub = type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
@@ -271,6 +362,8 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
         } else if (type == GGML_TYPE_Q4_K) {
             for (int sb = 0; sb < 8; sb++) {
                 KX_PREFETCH(sb, 5);
+                if (ASM) kqa_q4_k(p[0] + KX_Q4K_HDR + 256 * sb, XQ + 2 * (size_t)(k0 + 32 * sb), xs, lo4, a[0], b[0]);
+                else
 #pragma GCC unroll 4
                 for (int t = 0; t < 16; t++) {
                     __m512i w[8];
@@ -300,6 +393,10 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
         } else { /* Q6_K */
             for (int sb = 0; sb < 16; sb++) {
                 KX_PREFETCH(sb, 4);
+                if (ASM)
+                    kqa_q6_k(p[0] + KX_Q6K_QL + 128 * sb, p[0] + KX_Q6K_QH + 64 * sb, XQ + 2 * (size_t)(k0 + 16 * sb), xs,
+                             lo4, hi2, a[0], b[0]);
+                else
 #pragma GCC unroll 2
                 for (int t = 0; t < 4; t++) {   /* quad 4 sb + t: inputs 16 sb + 4 t .. + 3 */
                     /* hh = h | h << 14: the top bits of inputs 4t + 2, + 3
