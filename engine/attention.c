@@ -43,14 +43,29 @@ int attn_max_tiles(int n, int n_head, int n_head_kv)
     return n * n_head_kv * chunks;
 }
 
-int attn_plan(int n, const int32_t *seq, const int32_t *pos, int n_head, int n_head_kv, attn_tile *tiles)
+/* Leading blocks that seq shares with seq0 and that the row at position p
+ * sees whole, at most lim. */
+static int common_blocks(const kv_cache *kv, int seq0, int seq, int p, int lim)
+{
+    int nb = (p + 1) / kv->block_size, c = 0;
+    if (nb > lim) nb = lim;
+    while (c < nb && kv->table[(size_t)seq * kv->n_blocks + c] == kv->table[(size_t)seq0 * kv->n_blocks + c]) c++;
+    return c;
+}
+
+/* Tiles with room that a new unit of kvh and head h0 may join: the last
+ * few of that key, looked for backwards (a decode batch puts one unit per
+ * KV head between a sequence's and the next's). */
+#define ATTN_JOIN_TRIES 4
+
+int attn_plan(const kv_cache *kv, int n, const int32_t *seq, const int32_t *pos, int n_head, int n_head_kv,
+              attn_tile *tiles)
 {
     int group = n_head / n_head_kv;
     int chunks = (group + ATTN_ROWS - 1) / ATTN_ROWS;
     int nh = (group + chunks - 1) / chunks;          /* heads per tile */
     int tpt = ATTN_TILE_ROWS / nh > 0 ? ATTN_TILE_ROWS / nh : 1; /* tokens per tile */
     int count = 0;
-    int64_t cost = 0;
     for (int t0 = 0; t0 < n;) {
         /* a run: consecutive entries of one sequence (consecutive positions) */
         int t1 = t0 + 1;
@@ -59,19 +74,52 @@ int attn_plan(int n, const int32_t *seq, const int32_t *pos, int n_head, int n_h
             for (int ta = t0; ta < t1; ta += tpt) {
                 int nt = t1 - ta < tpt ? t1 - ta : tpt;
                 for (int h = 0; h < group; h += nh) {
-                    attn_tile *tl = &tiles[count++];
-                    tl->seq = seq[t0];
+                    int h0 = kvh * group + h, hn = group - h < nh ? group - h : nh;
+                    attn_member mb = { seq[t0], ta, nt };
+                    attn_tile *tl = NULL;
+                    int shared = 0;
+                    /* join a tile of the same heads whose first member shares
+                     * this one's first block, if the rows fit */
+                    for (int i = count - 1, tries = 0; kv && i >= 0 && tries < ATTN_JOIN_TRIES; i--) {
+                        attn_tile *o = &tiles[i];
+                        if (o->h0 != h0) continue;
+                        tries++;
+                        int rows = 0;
+                        for (int k = 0; k < o->nm; k++) rows += o->m[k].nt;
+                        if ((rows + nt) * hn > ATTN_TILE_ROWS) continue;
+                        shared = common_blocks(kv, o->m[0].seq, mb.seq, pos[ta], o->shared);
+                        if (shared > 0) { tl = o; break; }
+                    }
+                    if (tl) {
+                        tl->shared = shared;
+                        tl->m[tl->nm++] = mb;
+                        continue;
+                    }
+                    tl = &tiles[count++];
                     tl->kvh = kvh;
-                    tl->t0 = ta;
-                    tl->nt = nt;
-                    tl->h0 = kvh * group + h;
-                    tl->nh = group - h < nh ? group - h : nh;
-                    /* keys read once per tile, FMAs per row: both count */
-                    cost += (int64_t)(pos[ta + nt - 1] + 1) * (tl->nh * nt + 2);
-                    tl->cost_end = cost;
+                    tl->h0 = h0;
+                    tl->nh = hn;
+                    tl->nm = 1;
+                    tl->m[0] = mb;
+                    /* a tile of one member shares nothing: all its blocks */
+                    tl->shared = kv ? (pos[ta] + 1) / kv->block_size : 0;
                 }
             }
         t0 = t1;
+    }
+    /* keys read once per tile, FMAs per row: both count */
+    int64_t cost = 0;
+    for (int i = 0; i < count; i++) {
+        attn_tile *tl = &tiles[i];
+        if (tl->nm == 1) tl->shared = 0;
+        int64_t sp = kv ? (int64_t)tl->shared * kv->block_size : 0, rows = 0;
+        for (int k = 0; k < tl->nm; k++) {
+            const attn_member *mb = &tl->m[k];
+            rows += mb->nt * tl->nh;
+            cost += (pos[mb->t0 + mb->nt - 1] + 1 - sp) * (tl->nh * mb->nt + 2);
+        }
+        cost += sp * (rows + 2);
+        tl->cost_end = cost;
     }
     return count;
 }
@@ -228,7 +276,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
                                      float scale, float *const *S, const char *pf)               \
     {                                                                                             \
         int bs = kv->block_size, hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;              \
-        if (pf) prefetch_tile(pf, (size_t)bs * hd * kv->elem);                                    \
+        size_t pstep = (size_t)bs * kv->elem, po = 0, pend = pf ? pstep * hd : 0;               \
         __m512 vs = _mm512_set1_ps(scale);                                                        \
         for (int c = 0; c < m; c += 32) {                                                         \
             __mmask16 m0 = (__mmask16)(m - c >= 16 ? 0xffff : (1u << (m - c)) - 1);              \
@@ -237,6 +285,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                      \
             for (int d = 0; d < hd; d++) {                                                        \
                 size_t i = (size_t)d * bs + c;                                                    \
+                for (; po < pstep * (d + 1) && po < pend; po += 64) __builtin_prefetch(pf + po, 0, 3); \
                 __m512 k0, k1;                                                                    \
                 if (f16) {                                                                        \
                     k0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, (const uint16_t *)kt + i)); \
@@ -264,7 +313,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
                                      const float *const *w, float *const *o, const char *pf)      \
     {                                                                                             \
         int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
-        if (pf) prefetch_tile(pf, (size_t)kv->block_size * hd * kv->elem);                        \
+        size_t po = 0, pend = pf ? (size_t)kv->block_size * hd * kv->elem : 0;                    \
         for (int dc = 0; dc < hd; dc += 64) {                                                     \
             int nj = (hd - dc) / 16 < 4 ? (hd - dc) / 16 : 4;                                     \
             __mmask16 mj[4];                                                                      \
@@ -274,6 +323,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_maskz_loadu_ps(mj[j], o[r] + dc + 16 * j); \
             for (int p = a; p < b; p++) {                                                         \
                 size_t i = (size_t)p * hd + dc;                                                   \
+                for (; po < pend * (p - a + 1) / (b - a); po += 64) __builtin_prefetch(pf + po, 0, 3); \
                 __m512 v[4];                                                                      \
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                       \
                     v[j] = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mj[j], (const uint16_t *)vt + i + 16 * j)) \
@@ -286,6 +336,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                           \
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(o[r] + dc + 16 * j, mj[j], acc[r][j]); \
         }                                                                                         \
+        for (; po < pend; po += 64) __builtin_prefetch(pf + po, 0, 3);                            \
     }
 
 SCORES512(1) SCORES512(2) SCORES512(3) SCORES512(4) SCORES512(5) SCORES512(6)
@@ -458,6 +509,19 @@ static void pick(const kv_cache *kv, scores_fn *sf, values_fn *vf, void (**smf)(
 
 /* ------------------------------------------------------------------- run */
 
+/* Key and value tiles of (seq, block holding p0) */
+#define KT(sq, p0) (kv->k + tile_base(kv, (sq), (p0), layer, tl->kvh) * kv->elem)
+#define VT(sq, p0) (kv->v + tile_base(kv, (sq), (p0), layer, tl->kvh) * kv->elem)
+/* Member k's first own tile (position sp) in base (kv->k or kv->v), or
+ * NULL when there is no member k or it has no own block: what the kernel
+ * working before it prefetches. */
+static const char *first_own(const kv_cache *kv, const char *base, int layer, const attn_tile *tl, int k,
+                             const int *first, const int *npos, int sp)
+{
+    if (k >= tl->nm || npos[first[k + 1] - 1] <= sp) return NULL;
+    return base + tile_base(kv, tl->m[k].seq, sp, layer, tl->kvh) * kv->elem;
+}
+
 void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q, int ldq,
               const int32_t *pos, float *out, float scale, float *scratch, int n_ctx)
 {
@@ -466,58 +530,83 @@ void attn_run(const kv_cache *kv, int layer, const attn_tile *tl, const float *q
     void (*softmax)(float *, int);
     pick(kv, &sf, &vf, &softmax);
     int hd = kv->head_dim, bs = kv->block_size;
-    int R = tl->nt * tl->nh;
-    if (R < 1 || R > ATTN_TILE_ROWS) return;
     const float *qr[ATTN_TILE_ROWS];
     float *orow[ATTN_TILE_ROWS], *S[ATTN_TILE_ROWS];
-    int npos[ATTN_TILE_ROWS];
-    for (int i = 0; i < R; i++) {
-        int t = tl->t0 + i / tl->nh, h = tl->h0 + i % tl->nh;
-        qr[i] = q + (size_t)t * ldq + (size_t)h * hd;
-        orow[i] = out + (size_t)t * ldq + (size_t)h * hd;
-        S[i] = scratch + (size_t)i * n_ctx;
-        npos[i] = pos[t] + 1;
+    int npos[ATTN_TILE_ROWS], first[ATTN_TILE_ROWS + 1], R = 0;
+    for (int k = 0; k < tl->nm; k++) {
+        const attn_member *mb = &tl->m[k];
+        first[k] = R;
+        if (R + mb->nt * tl->nh > ATTN_TILE_ROWS) return;
+        for (int i = 0; i < mb->nt * tl->nh; i++, R++) {
+            int t = mb->t0 + i / tl->nh, h = tl->h0 + i % tl->nh;
+            qr[R] = q + (size_t)t * ldq + (size_t)h * hd;
+            orow[R] = out + (size_t)t * ldq + (size_t)h * hd;
+            S[R] = scratch + (size_t)R * n_ctx;
+            npos[R] = pos[t] + 1;
+        }
     }
+    first[tl->nm] = R;
+    if (R < 1) return;
     /* The kernels take sub-tiles of up to ATTN_ROWS rows (whole tokens);
      * each block of keys and values is applied to every sub-tile while it
-     * is in L1. Rows are token-major, so in a sub-tile [s0, s1) row s0
-     * sees the fewest positions and row s1 - 1 the most. */
+     * is in L1. A member's rows are token-major, so in a sub-tile [s0, s1)
+     * row s0 sees the fewest positions and row s1 - 1 the most. The
+     * shared blocks every row sees whole: any ATTN_ROWS rows make a
+     * sub-tile. Each kernel call prefetches the next tile it will want. */
     int sub = (ATTN_ROWS / tl->nh > 0 ? ATTN_ROWS / tl->nh : 1) * tl->nh;
-    int nmax = npos[R - 1];
-
+    int s0seq = tl->m[0].seq, sp = tl->shared * bs;
+    const char *v0 = VT(s0seq, 0);
     float *Sb[ATTN_TILE_ROWS];
-    /* each kernel call prefetches the next block's tile: keys, then the
-     * first values, then values */
-    const char *v0 = kv->v + tile_base(kv, tl->seq, 0, layer, tl->kvh) * kv->elem;
-    for (int p0 = 0; p0 < nmax; p0 += bs) {
-        const char *kt = kv->k + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
-        const char *pf = p0 + bs < nmax ? kv->k + tile_base(kv, tl->seq, p0 + bs, layer, tl->kvh) * kv->elem : v0;
+
+    for (int p0 = 0; p0 < sp; p0 += bs) {
+        const char *kt = KT(s0seq, p0);
+        const char *pf = p0 + bs < sp ? KT(s0seq, p0 + bs) : first_own(kv, kv->k, layer, tl, 0, first, npos, sp);
+        if (!pf) pf = v0;
         for (int i = 0; i < R; i++) Sb[i] = S[i] + p0;
-        for (int s0 = 0; s0 < R; s0 += sub) {
-            int s1 = s0 + sub < R ? s0 + sub : R, smax = npos[s1 - 1];
-            int m = smax - p0 < bs ? smax - p0 : bs;   /* the keys this sub-tile sees */
-            if (m > 0) sf(kv, kt, m, qr + s0, s1 - s0, scale, Sb + s0, s0 ? NULL : pf);
+        for (int s0 = 0; s0 < R; s0 += ATTN_ROWS)
+            sf(kv, kt, bs, qr + s0, R - s0 < ATTN_ROWS ? R - s0 : ATTN_ROWS, scale, Sb + s0, s0 ? NULL : pf);
+    }
+    for (int k = 0; k < tl->nm; k++) {
+        int sq = tl->m[k].seq, r0 = first[k], r1 = first[k + 1], nmax = npos[r1 - 1];
+        for (int p0 = sp; p0 < nmax; p0 += bs) {
+            const char *kt = KT(sq, p0);
+            const char *pf = p0 + bs < nmax ? KT(sq, p0 + bs) : k + 1 == tl->nm ? v0 : first_own(kv, kv->k, layer, tl, k + 1, first, npos, sp);
+            for (int i = r0; i < r1; i++) Sb[i] = S[i] + p0;
+            for (int s0 = r0; s0 < r1; s0 += sub) {
+                int s1 = s0 + sub < r1 ? s0 + sub : r1, smax = npos[s1 - 1];
+                int m = smax - p0 < bs ? smax - p0 : bs;   /* the keys this sub-tile sees */
+                if (m > 0) sf(kv, kt, m, qr + s0, s1 - s0, scale, Sb + s0, s0 > r0 ? NULL : pf);
+            }
         }
     }
     for (int i = 0; i < R; i++) {
         softmax(S[i], npos[i]);
         memset(orow[i], 0, sizeof(float) * hd);
     }
-    for (int p0 = 0; p0 < nmax; p0 += bs) {
-        const char *vt = kv->v + tile_base(kv, tl->seq, p0, layer, tl->kvh) * kv->elem;
-        const char *pf = p0 + bs < nmax ? kv->v + tile_base(kv, tl->seq, p0 + bs, layer, tl->kvh) * kv->elem : NULL;
-        /* slots within this block, as offsets from p0 (w rows shifted so
-         * that w[r][slot] is the weight of position p0 + slot) */
-        const float *w[ATTN_TILE_ROWS];
+    /* w rows shifted so that w[r][slot] is the weight of position p0 + slot */
+    const float *w[ATTN_TILE_ROWS];
+    for (int p0 = 0; p0 < sp; p0 += bs) {
+        const char *vt = VT(s0seq, p0);
+        const char *pf = p0 + bs < sp ? VT(s0seq, p0 + bs) : first_own(kv, kv->v, layer, tl, 0, first, npos, sp);
         for (int i = 0; i < R; i++) w[i] = S[i] + p0;
-        int end = p0 + bs;
-        for (int s0 = 0; s0 < R; s0 += sub) {
-            int s1 = s0 + sub < R ? s0 + sub : R, nmin = npos[s0];
-            int common = (nmin < end ? nmin : end) - p0;   /* seen by every row of the sub-tile */
-            if (common > 0) vf(kv, vt, 0, common, w + s0, s1 - s0, orow + s0, s0 ? NULL : pf);
-            for (int i = s0; i < s1; i++) {
-                int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
-                if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i], NULL);
+        for (int s0 = 0; s0 < R; s0 += ATTN_ROWS)
+            vf(kv, vt, 0, bs, w + s0, R - s0 < ATTN_ROWS ? R - s0 : ATTN_ROWS, orow + s0, s0 ? NULL : pf);
+    }
+    for (int k = 0; k < tl->nm; k++) {
+        int sq = tl->m[k].seq, r0 = first[k], r1 = first[k + 1], nmax = npos[r1 - 1];
+        for (int p0 = sp; p0 < nmax; p0 += bs) {
+            const char *vt = VT(sq, p0);
+            const char *pf = p0 + bs < nmax ? VT(sq, p0 + bs) : first_own(kv, kv->v, layer, tl, k + 1, first, npos, sp);
+            for (int i = r0; i < r1; i++) w[i] = S[i] + p0;
+            int end = p0 + bs;
+            for (int s0 = r0; s0 < r1; s0 += sub) {
+                int s1 = s0 + sub < r1 ? s0 + sub : r1, nmin = npos[s0];
+                int common = (nmin < end ? nmin : end) - p0;   /* seen by every row of the sub-tile */
+                if (common > 0) vf(kv, vt, 0, common, w + s0, s1 - s0, orow + s0, s0 > r0 ? NULL : pf);
+                for (int i = s0; i < s1; i++) {
+                    int a = (nmin > p0 ? nmin : p0) - p0, b = (npos[i] < end ? npos[i] : end) - p0;
+                    if (b > a) vf(kv, vt, a, b, &w[i], 1, &orow[i], NULL);
+                }
             }
         }
     }

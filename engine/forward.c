@@ -557,7 +557,7 @@ int qe_decode(qe_context *c, const qe_batch *b, char *err, size_t errlen)
     c->tok = b->token;
     c->pos = b->pos;
     c->seq = b->seq;
-    c->n_tiles = attn_plan(n, b->seq, b->pos, in->n_head, in->n_head_kv, c->tiles);
+    c->n_tiles = attn_plan(&c->kv, n, b->seq, b->pos, in->n_head, in->n_head_kv, c->tiles);
 
     for (int i = 0; i < n; i++) {
         const qe_mat *te = &m->tok_embd;
