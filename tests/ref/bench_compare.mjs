@@ -76,6 +76,7 @@ for (const r of rows) {
   console.log(`${r.model.padEnd(24)} bandwidth ${j.read_bandwidth_gb_s.toFixed(1)} GB/s -> bound ${j.decode_bound_tok_s.toFixed(1)} tok/s ` +
     `(decode at ${(100 * r.q.tg / j.decode_bound_tok_s).toFixed(0)}%); batch8/batch1 ${(r.q.b8 / r.q.b1).toFixed(2)}x (${r.q.b8.toFixed(1)} / ${r.q.b1.toFixed(1)}); ` +
     `ttft ${j.ttft_cold_ms.toFixed(0)} ms cold, ${j.ttft_warm_ms.toFixed(0)} ms warm (${(j.ttft_cold_ms / j.ttft_warm_ms).toFixed(1)}x); ` +
+    `8 sequences after a 1500-token shared prefix + 300 own ${(j.shared_prefix_decode_tok_s || 0).toFixed(1)} tok/s; ` +
     `peak RSS ${j.peak_rss_mib.toFixed(0)} MiB (model ${j.model_mib.toFixed(0)} MiB)`);
 }
 // The targets of the throughput issue, each with the figure that meets or
