@@ -161,6 +161,22 @@ static double ttft_ms(qe_sched *s, const qe_token *prefix, int np, uint64_t doc_
     return probe.first * 1e3;
 }
 
+/* n_gen greedy decode steps of sequences 0 .. nb-1 together, from position
+ * p0, tok holding each one's next token (tok, pos, seq, want: room for nb).
+ * Returns the seconds taken, or -1 on an error (in err). */
+static double decode_steps(qe_context *c, int n_vocab, int nb, int p0, int n_gen, qe_token *tok, qe_pos *pos,
+                           qe_seq *seq, int8_t *want, char *err, size_t errlen)
+{
+    double t0 = now_s();
+    for (int g = 0; g < n_gen; g++) {
+        for (int k = 0; k < nb; k++) { seq[k] = k; pos[k] = p0 + g; want[k] = 1; }
+        qe_batch s1 = { nb, tok, pos, seq, want };
+        if (qe_decode(c, &s1, err, errlen)) return -1;
+        for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k), n_vocab);
+    }
+    return now_s() - t0;
+}
+
 /* Aggregate decode tok/s with nb sequences stepping together. */
 static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, int kv_f16)
 {
@@ -189,14 +205,7 @@ static double batch_decode(const qe_model *m, int nb, int n_gen, int threads, in
     double t = 0;
     if (!qe_decode(c, &b, err, sizeof err)) {
         for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k * BENCH_BATCH_PROMPT + BENCH_BATCH_PROMPT - 1), in->n_vocab);
-        double t0 = now_s();
-        for (int g = 0; g < n_gen; g++) {
-            for (int k = 0; k < nb; k++) { seq[k] = k; pos[k] = BENCH_BATCH_PROMPT + g; want[k] = 1; }
-            qe_batch s1 = { nb, tok, pos, seq, want };
-            if (qe_decode(c, &s1, err, sizeof err)) break;
-            for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k), in->n_vocab);
-        }
-        t = now_s() - t0;
+        t = decode_steps(c, in->n_vocab, nb, BENCH_BATCH_PROMPT, n_gen, tok, pos, seq, want, err, sizeof err);
     }
     free(tok); free(pos); free(seq); free(want);
     qe_context_free(c);
@@ -251,14 +260,8 @@ static double prefix_decode(const qe_model *m, int nb, int np, int nd, int n_gen
     }
     if (!rc) {
         memcpy(tok, next, (size_t)nb * sizeof *tok);
-        double t0 = now_s();
-        for (int g = 0; g < n_gen && !rc; g++) {
-            for (int k = 0; k < nb; k++) { seq[k] = k; pos[k] = np + nd + g; want[k] = 1; }
-            qe_batch s1 = { nb, tok, pos, seq, want };
-            if ((rc = qe_decode(c, &s1, err, sizeof err))) break;
-            for (int k = 0; k < nb; k++) tok[k] = qe_argmax(qe_get_logits(c, k), in->n_vocab);
-        }
-        t = rc ? 0 : now_s() - t0;
+        t = decode_steps(c, in->n_vocab, nb, np + nd, n_gen, tok, pos, seq, want, err, sizeof err);
+        rc = t < 0;
     }
     if (rc) fprintf(stderr, "quarry bench: shared-prefix decode: %s\n", err);
     free(tok); free(pos); free(seq); free(want); free(next);

@@ -87,7 +87,9 @@ int attn_plan(const kv_cache *kv, int n, const int32_t *seq, const int32_t *pos,
                         int rows = 0;
                         for (int k = 0; k < o->nm; k++) rows += o->m[k].nt;
                         if ((rows + nt) * hn > ATTN_TILE_ROWS) continue;
-                        shared = common_blocks(kv, o->m[0].seq, mb.seq, pos[ta], o->shared);
+                        /* a tile of one member may share all the blocks its first row sees whole */
+                        int lim = o->nm > 1 ? o->shared : (pos[o->m[0].t0] + 1) / kv->block_size;
+                        shared = common_blocks(kv, o->m[0].seq, mb.seq, pos[ta], lim);
                         if (shared > 0) { tl = o; break; }
                     }
                     if (tl) {
@@ -101,8 +103,7 @@ int attn_plan(const kv_cache *kv, int n, const int32_t *seq, const int32_t *pos,
                     tl->nh = hn;
                     tl->nm = 1;
                     tl->m[0] = mb;
-                    /* a tile of one member shares nothing: all its blocks */
-                    tl->shared = kv ? (pos[ta] + 1) / kv->block_size : 0;
+                    tl->shared = 0;
                 }
             }
         t0 = t1;
@@ -111,7 +112,6 @@ int attn_plan(const kv_cache *kv, int n, const int32_t *seq, const int32_t *pos,
     int64_t cost = 0;
     for (int i = 0; i < count; i++) {
         attn_tile *tl = &tiles[i];
-        if (tl->nm == 1) tl->shared = 0;
         int64_t sp = kv ? (int64_t)tl->shared * kv->block_size : 0, rows = 0;
         for (int k = 0; k < tl->nm; k++) {
             const attn_member *mb = &tl->m[k];
@@ -313,7 +313,9 @@ static inline void prefetch_tile(const char *p, size_t bytes)
                                      const float *const *w, float *const *o, const char *pf)      \
     {                                                                                             \
         int hd = kv->head_dim, f16 = kv->type == GGML_TYPE_F16;                                   \
+        /* the next tile's lines spread over the first chunk's positions */                     \
         size_t po = 0, pend = pf ? (size_t)kv->block_size * hd * kv->elem : 0;                    \
+        size_t pstep = (pend + (size_t)(b - a) - 1) / (size_t)(b - a);                            \
         for (int dc = 0; dc < hd; dc += 64) {                                                     \
             int nj = (hd - dc) / 16 < 4 ? (hd - dc) / 16 : 4;                                     \
             __mmask16 mj[4];                                                                      \
@@ -323,7 +325,7 @@ static inline void prefetch_tile(const char *p, size_t bytes)
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_maskz_loadu_ps(mj[j], o[r] + dc + 16 * j); \
             for (int p = a; p < b; p++) {                                                         \
                 size_t i = (size_t)p * hd + dc;                                                   \
-                for (; po < pend * (p - a + 1) / (b - a); po += 64) __builtin_prefetch(pf + po, 0, 3); \
+                for (; po < pstep * (size_t)(p - a + 1) && po < pend; po += 64) __builtin_prefetch(pf + po, 0, 3); \
                 __m512 v[4];                                                                      \
                 _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                       \
                     v[j] = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mj[j], (const uint16_t *)vt + i + 16 * j)) \

@@ -84,20 +84,29 @@ static void check_store(int type)
     kv_free(&kv);
 }
 
+/* Gives seq positions [from, to) of random keys and values in every layer
+ * and KV head, growing it to hold them. */
+static void fill_seq(kv_cache *kv, int seq, int from, int to)
+{
+    int hd = kv->head_dim;
+    float *k = malloc(sizeof(float) * hd), *v = malloc(sizeof(float) * hd);
+    kv_grow(kv, seq, to);
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int p = from; p < to; p++)
+            for (int h = 0; h < kv->n_kv_head; h++) {
+                for (int d = 0; d < hd; d++) { k[d] = nrand(); v[d] = nrand(); }
+                attn_store(kv, seq, p, l, h, k, v);
+            }
+    kv->seq_len[seq] = to;
+    free(k); free(v);
+}
+
 static void check_shape(int type, int hd, int bs, int n_head, int n_head_kv)
 {
     const int L = 77, layers = 2, layer = 1;
     kv_cache kv;
     CHECK(kv_init(&kv, type, layers, n_head_kv, hd, bs, 128, 1) == 0, "kv_init");
-    kv_grow(&kv, 0, L);
-    float *k = malloc(sizeof(float) * hd), *v = malloc(sizeof(float) * hd);
-    for (int l = 0; l < layers; l++)
-        for (int p = 0; p < L; p++)
-            for (int h = 0; h < n_head_kv; h++) {
-                for (int d = 0; d < hd; d++) { k[d] = nrand(); v[d] = nrand(); }
-                attn_store(&kv, 0, p, l, h, k, v);
-            }
-    kv.seq_len[0] = L;
+    fill_seq(&kv, 0, 0, L);
     int ldq = n_head * hd;
     float *q = malloc(sizeof(float) * L * ldq);
     for (int i = 0; i < L * ldq; i++) q[i] = nrand();
@@ -132,7 +141,7 @@ static void check_shape(int type, int hd, int bs, int n_head, int n_head_kv)
     }
     CHECK(bad == 0, "%s hd %d bs %d heads %d/%d: %d outputs depend on the batch",
           qe_type_name(type), hd, bs, n_head, n_head_kv, bad);
-    free(part); free(k); free(v); free(q); free(chunk); free(one); free(ref);
+    free(part); free(q); free(chunk); free(one); free(ref);
     kv_free(&kv);
 }
 
@@ -172,27 +181,9 @@ static void check_shared(int type, int hd, int bs, int n_head, int n_head_kv)
     const int cnt[5] = { 1, 4, 1, 3, 2 };                                /* of them in the batch */
     kv_cache kv;
     CHECK(kv_init(&kv, type, layers, n_head_kv, hd, bs, 8 * bs * NS, NS) == 0, "kv_init");
-    float *k = malloc(sizeof(float) * hd), *v = malloc(sizeof(float) * hd);
-    kv_grow(&kv, 0, P);
-    for (int l = 0; l < layers; l++)
-        for (int p = 0; p < P; p++)
-            for (int h = 0; h < n_head_kv; h++) {
-                for (int d = 0; d < hd; d++) { k[d] = nrand(); v[d] = nrand(); }
-                attn_store(&kv, 0, p, l, h, k, v);
-            }
-    kv.seq_len[0] = P;
+    fill_seq(&kv, 0, 0, P);
     for (int s = 1; s < 4; s++) CHECK(kv_copy_prefix(&kv, 0, s, P) == 0, "kv_copy_prefix");
-    for (int s = 0; s < NS; s++) {
-        int from = s < 4 ? P : 0;
-        kv_grow(&kv, s, len[s]);
-        for (int l = 0; l < layers; l++)
-            for (int p = from; p < len[s]; p++)
-                for (int h = 0; h < n_head_kv; h++) {
-                    for (int d = 0; d < hd; d++) { k[d] = nrand(); v[d] = nrand(); }
-                    attn_store(&kv, s, p, l, h, k, v);
-                }
-        kv.seq_len[s] = len[s];
-    }
+    for (int s = 0; s < NS; s++) fill_seq(&kv, s, s < 4 ? P : 0, len[s]);
     int ldq = n_head * hd, n = 0;
     int32_t seq[16], pos[16];
     for (int s = 0; s < NS; s++)
@@ -224,7 +215,7 @@ static void check_shared(int type, int hd, int bs, int n_head, int n_head_kv)
           qe_type_name(type), hd, bs, n_head, n_head_kv, bad);
     CHECK(worst < 2e-5, "%s hd %d bs %d heads %d/%d shared: max error %.3g against the reference",
           qe_type_name(type), hd, bs, n_head, n_head_kv, worst);
-    free(k); free(v); free(q); free(all); free(alone); free(ref);
+    free(q); free(all); free(alone); free(ref);
     kv_free(&kv);
 }
 
