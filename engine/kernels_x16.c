@@ -22,12 +22,11 @@
  *   F16   32 x 16 halves (1024 bytes)
  *   Q8_0  16 F16 scales, then 32 x 16 int8 (544 bytes)
  *   Q4_K  16 F16 d, 16 F16 dmin, 8 x 16 scales, 8 x 16 mins (bytes), then
- *         for each pair of inputs (2p, 2p + 1) 16 bytes, the first in the
- *         low nibble (2368 bytes, 64 more than the rows it replaces)
- *   Q6_K  16 F16 d, 16 x 16 int8 scales, then 128 x 16 bytes of the low 4
- *         bits as Q4_K's nibble pairs, then for each quad of inputs
- *         4t .. 4t + 3 16 bytes of their top 2 bits at bits 0, 2, 4, 6
- *         (3360 bytes, the size of the rows)
+ *         the 4-bit codes, 2048 bytes in chunks of 8 inputs (KX_NIB_BYTE
+ *         in kernels_x16.h) (2368 bytes, 64 more than the rows it replaces)
+ *   Q6_K  16 F16 d, 16 x 16 int8 scales, then the low 4 bits as Q4_K's
+ *         codes, then the top 2 bits, 1024 bytes in chunks of 16 inputs
+ *         (KX_QH_BYTE) (3360 bytes, the size of the rows)
  * Scales are unpacked once here, not per token; the per-row data is never
  * re-rounded, so every weight decodes to exactly the float the file's
  * dequantisation gives (tests/test_kernels.c).
@@ -97,13 +96,12 @@ static inline float kx_weight(int type, const char *u, int e, int i)
     case GGML_TYPE_F16: return kx_h(u + 2 * (16 * e + i));
     case GGML_TYPE_Q8_0: return kx_h(u + 2 * i) * (float)(int8_t)b[32 + 16 * e + i];
     case GGML_TYPE_Q4_K: {
-        int s = e / 32, q = (b[KX_Q4K_HDR + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
+        int s = e / 32, q = kx_nib(b + KX_Q4K_HDR, e, i);
         float d1 = kx_h(u + 2 * i) * (float)b[64 + 16 * s + i], m1 = kx_h(u + 32 + 2 * i) * (float)b[192 + 16 * s + i];
         return fmaf(d1, (float)q, -m1);   /* d1 * q is exact: this is d1 * q - m1 rounded once */
     }
     default: { /* Q6_K */
-        int lo = (b[KX_Q6K_QL + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
-        int hi = (b[KX_Q6K_QH + 16 * (e / 4) + i] >> (2 * (e & 3))) & 3;
+        int lo = kx_nib(b + KX_Q6K_QL, e, i), hi = kx_qh(b + KX_Q6K_QH, e, i);
         return kx_h(u + 2 * i) * (float)(int8_t)b[32 + 16 * (e / 16) + i] * (float)((lo | hi << 4) - 32);
     }
     }
@@ -113,6 +111,7 @@ static inline float kx_weight(int type, const char *u, int e, int i)
  * j) into u. */
 static void kx_pack_unit(int type, const char *src, size_t row_bytes, int j, uint8_t *u)
 {
+    memset(u, 0, kx_unit_bytes(type));   /* the codes are or-ed in */
     for (int i = 0; i < 16; i++) {
         const char *row = src + (size_t)i * row_bytes;
         switch (type) {
@@ -135,13 +134,10 @@ static void kx_pack_unit(int type, const char *src, size_t row_bytes, int j, uin
                 u[64 + 16 * t + i] = sc[t];
                 u[192 + 16 * t + i] = m[t];
             }
-            for (int p = 0; p < 128; p++) {
-                int q[2];
-                for (int h = 0; h < 2; h++) {
-                    int e = 2 * p + h, c = e / 64, l = e % 64;
-                    q[h] = l < 32 ? blk->qs[32 * c + l] & 15 : blk->qs[32 * c + l - 32] >> 4;
-                }
-                u[KX_Q4K_HDR + 16 * p + i] = (uint8_t)(q[0] | q[1] << 4);
+            for (int e = 0; e < QK_K; e++) {
+                int c = e / 64, l = e % 64;
+                int q = l < 32 ? blk->qs[32 * c + l] & 15 : blk->qs[32 * c + l - 32] >> 4;
+                u[KX_Q4K_HDR + KX_NIB_BYTE(e, i)] |= (uint8_t)(q << KX_NIB_SHIFT(e));
             }
             break;
         }
@@ -155,10 +151,10 @@ static void kx_pack_unit(int type, const char *src, size_t row_bytes, int j, uin
                 uint8_t lq = blk->ql[64 * h + l + (part & 1) * 32], hq = blk->qh[32 * h + l];
                 q[e] = (uint8_t)(((part < 2 ? lq : lq >> 4) & 15) | ((hq >> (2 * part)) & 3) << 4);
             }
-            for (int p = 0; p < 128; p++) u[KX_Q6K_QL + 16 * p + i] = (uint8_t)((q[2 * p] & 15) | (q[2 * p + 1] & 15) << 4);
-            for (int t = 0; t < 64; t++)
-                u[KX_Q6K_QH + 16 * t + i] = (uint8_t)(q[4 * t] >> 4 | (q[4 * t + 1] >> 4) << 2 | (q[4 * t + 2] >> 4) << 4 |
-                                                      (q[4 * t + 3] >> 4) << 6);
+            for (int e = 0; e < QK_K; e++) {
+                u[KX_Q6K_QL + KX_NIB_BYTE(e, i)] |= (uint8_t)((q[e] & 15) << KX_NIB_SHIFT(e));
+                u[KX_Q6K_QH + KX_QH_BYTE(e, i)] |= (uint8_t)((q[e] >> 4) << KX_QH_SHIFT(e));
+            }
             break;
         }
         }
@@ -288,18 +284,19 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                     M[q] = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
                 }
 #pragma GCC unroll 2
-                for (int t = 0; t < 16; t++) {
+                for (int t = 0; t < 16; t++) {   /* inputs 32 sb + 2t, + 1 */
                     __m512i v[8];
                     __m512 w[8];
+                    const __m128i sh = _mm_cvtsi32_si128(4 * (t % 4));
 #pragma GCC unroll 8
                     for (int q = 0; q < RG; q++) {
-                        v[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q4K_HDR + 16 * (16 * sb + t))));
+                        v[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q4K_HDR + 64 * (4 * sb + t / 4)), sh);
                         w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_and_si512(v[q], _mm512_set1_epi32(15))), M[q]);
                     }
                     KX_FMAS(k0 + 32 * sb + 2 * t);
 #pragma GCC unroll 8
                     for (int q = 0; q < RG; q++)
-                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_srli_epi32(v[q], 4)), M[q]);
+                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v[q], 16), _mm512_set1_epi32(15))), M[q]);
                     KX_FMAS(k0 + 32 * sb + 2 * t + 1);
                 }
             }
@@ -313,25 +310,25 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                     S32[q] = _mm512_mul_ps(S[q], _mm512_set1_ps(32.0f));
                 }
 #pragma GCC unroll 1
-                for (int t = 0; t < 4; t++) {   /* quad 4 * sb + t: inputs 16 sb + 4 t .. + 3 */
-                    __m512i h[8], l[8];
+                for (int t = 0; t < 8; t++) {   /* inputs 16 sb + 2t, + 1 */
+                    __m512i l[8], h[8];
                     __m512 w[8];
-#pragma GCC unroll 4
-                    for (int e = 0; e < 4; e++) {
+                    const __m128i shl = _mm_cvtsi32_si128(4 * (t % 4)), shh = _mm_cvtsi32_si128(2 * t);
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++) {
+                        l[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q6K_QL + 64 * (2 * sb + t / 4)), shl);
+                        h[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb), shh);
+                    }
+#pragma GCC unroll 2
+                    for (int e = 0; e < 2; e++) {
 #pragma GCC unroll 8
                         for (int q = 0; q < RG; q++) {
-                            if (e == 0)
-                                h[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
-                            if (e % 2 == 0)
-                                l[q] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QL + 16 * (8 * sb + 2 * t + e / 2))));
-                            __m512i lo = e % 2 ? _mm512_srli_epi32(l[q], 4) : _mm512_and_si512(l[q], _mm512_set1_epi32(15));
-                            __m512i hb = _mm512_and_si512(e == 0 ? _mm512_slli_epi32(h[q], 4)
-                                                        : e == 1 ? _mm512_slli_epi32(h[q], 2)
-                                                        : e == 2 ? h[q] : _mm512_srli_epi32(h[q], 2),
+                            __m512i lo = _mm512_and_si512(e ? _mm512_srli_epi32(l[q], 16) : l[q], _mm512_set1_epi32(15));
+                            __m512i hb = _mm512_and_si512(e ? _mm512_srli_epi32(h[q], 12) : _mm512_slli_epi32(h[q], 4),
                                                           _mm512_set1_epi32(0x30));
                             w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_or_si512(lo, hb)), S32[q]);
                         }
-                        KX_FMAS(k0 + 16 * sb + 4 * t + e);
+                        KX_FMAS(k0 + 16 * sb + 2 * t + e);
                     }
                 }
             }

@@ -51,6 +51,33 @@ static inline size_t kx_unit_bytes(int type)
     }
 }
 
+/* Where the codes of input e (of a unit), row i, lie. The 4-bit codes
+ * (Q4_K's, Q6_K's low bits) go in chunks of 8 inputs, 64 bytes: row i's
+ * dword holds the chunk's even inputs at bits 0, 4, 8, 12 and its odd
+ * ones at 16, 20, 24, 28. Q6_K's top 2 bits go in chunks of 16 inputs the
+ * same way: even inputs at bits 0, 2, .., 14, odd ones at 16 .. 30. A tile
+ * then loads a chunk once and takes each pair of inputs (k, k + 1) out of
+ * it with a shift and a mask within the lanes: (dword >> 4t) & 0x000F000F
+ * is rows' (code k, code k + 1) as the two words of a vpdpwssd operand.
+ * (Expanding 16 bytes to dwords per pair, as the layout had it before,
+ * took a shuffle port the dot products want: 12% of the K-quant tiles'
+ * inner loop in a microbenchmark.) Byte offsets, then the shift within
+ * the byte. */
+#define KX_NIB_BYTE(e, i) (64 * ((e) / 8) + 4 * (i) + 2 * ((e) & 1) + (e) % 8 / 4)
+#define KX_NIB_SHIFT(e) (4 * ((e) % 8 / 2 & 1))
+#define KX_QH_BYTE(e, i) (64 * ((e) / 16) + 4 * (i) + 2 * ((e) & 1) + (e) % 16 / 8)
+#define KX_QH_SHIFT(e) (2 * ((e) % 16 / 2 & 3))
+
+static inline int kx_nib(const uint8_t *codes, int e, int i)
+{
+    return codes[KX_NIB_BYTE(e, i)] >> KX_NIB_SHIFT(e) & 15;
+}
+
+static inline int kx_qh(const uint8_t *top, int e, int i)
+{
+    return top[KX_QH_BYTE(e, i)] >> KX_QH_SHIFT(e) & 3;
+}
+
 static inline float kx_h(const char *p)
 {
     uint16_t h;

@@ -113,12 +113,8 @@ static inline int kq_code(int type, const uint8_t *b, int e, int i)
 {
     switch (type) {
     case GGML_TYPE_Q8_0: return (int8_t)b[32 + 16 * e + i];
-    case GGML_TYPE_Q4_K: return (b[KX_Q4K_HDR + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
-    default: {
-        int lo = (b[KX_Q6K_QL + 16 * (e / 2) + i] >> (4 * (e & 1))) & 15;
-        int hi = (b[KX_Q6K_QH + 16 * (e / 4) + i] >> (2 * (e & 3))) & 3;
-        return (lo | hi << 4) - 32;
-    }
+    case GGML_TYPE_Q4_K: return kx_nib(b + KX_Q4K_HDR, e, i);
+    default: return (kx_nib(b + KX_Q6K_QL, e, i) | kx_qh(b + KX_Q6K_QH, e, i) << 4) - 32;
     }
 }
 
@@ -222,59 +218,52 @@ VNNI static void q16_quantize_avx512(const float *X, int n, int nb, void *XQ)
     [s5] "+v"(A[5]), [s6] "+v"(A[6]), [s7] "+v"(A[7])
 #define KQA_XIN [x0] "r"(x0), [x3] "r"(x3), [x6] "r"(x6), [xs] "r"(xs)
 
-/* Q4_K pair t of a sub-block: 16 bytes of nibbles at wq + 16 t */
-#define KQA_Q4K(woff, xoff, A)                                                                  \
-    __asm__("vpmovzxbd " #woff "(%[wq]), %[w]\n\t"                                              \
-            "vpslld $12, %[w], %[v]\n\t"                                                        \
-            "vpternlogd $0xa8, %[lo4], %[v], %[w]\n\t" KQA_DP8(xoff)                            \
-            : KQA_SUMS(A), [w] "=&v"(w), [v] "=&v"(v)                                           \
-            : [wq] "r"(wq), KQA_XIN, [lo4] "v"(lo4)                                             \
+/* Q4_K: pair t of a chunk L (8 inputs, see KX_NIB_BYTE) is
+ * (L >> 4t) & lo4; xoff: the pair's byte offset in the inputs' rows */
+#define KQA_Q4K(SH, xoff, A)                                                                    \
+    __asm__(SH "vpandd %[lo4], %[w], %[w]\n\t" KQA_DP8(xoff)                                    \
+            : KQA_SUMS(A), [w] "=&v"(w)                                                         \
+            : [L] "v"(L), KQA_XIN, [lo4] "v"(lo4)                                               \
             : "memory")
+#define KQA_SH0 "vmovdqa64 %[L], %[w]\n\t"
+#define KQA_SH(n) "vpsrld $" #n ", %[L], %[w]\n\t"
+#define KQA_Q4K_CHUNK(c, x)                                                                     \
+    L = _mm512_loadu_si512(wq + 64 * (c));                                                      \
+    KQA_Q4K(KQA_SH0, x, a); KQA_Q4K(KQA_SH(4), x + 4, b);                                       \
+    KQA_Q4K(KQA_SH(8), x + 8, a); KQA_Q4K(KQA_SH(12), x + 12, b)
 
 VNNI static inline void kqa_q4_k(const uint8_t *wq, const char *x0, size_t xs, __m512i lo4, __m512i a[8], __m512i b[8])
 {
-    __m512i w, v;
+    __m512i w, L;
     const char *x3 = x0 + 3 * xs, *x6 = x0 + 6 * xs;
-    KQA_Q4K(0, 0, a); KQA_Q4K(16, 4, b); KQA_Q4K(32, 8, a); KQA_Q4K(48, 12, b);
-    KQA_Q4K(64, 16, a); KQA_Q4K(80, 20, b); KQA_Q4K(96, 24, a); KQA_Q4K(112, 28, b);
-    KQA_Q4K(128, 32, a); KQA_Q4K(144, 36, b); KQA_Q4K(160, 40, a); KQA_Q4K(176, 44, b);
-    KQA_Q4K(192, 48, a); KQA_Q4K(208, 52, b); KQA_Q4K(224, 56, a); KQA_Q4K(240, 60, b);
+    KQA_Q4K_CHUNK(0, 0); KQA_Q4K_CHUNK(1, 16); KQA_Q4K_CHUNK(2, 32); KQA_Q4K_CHUNK(3, 48);
 }
 
-/* Q6_K quad t of a 16-block: the top bits at wh + 16 t (hh, as in kq_tile,
- * kept for the quad's second pair), the low nibbles of its two pairs at
- * wl + 32 t and + 16 */
-#define KQA_Q6K_LO(qoff)                                                                        \
-    "vpmovzxbd " #qoff "(%[wl]), %[w]\n\t"                                                      \
-    "vpslld $12, %[w], %[v]\n\t"                                                                \
-    "vpternlogd $0xa8, %[lo4], %[v], %[w]\n\t"
-#define KQA_Q6K(hoff, qoff0, qoff1, xoff0, xoff1)                                               \
-    __asm__("vpmovzxbd " #hoff "(%[wh]), %[h]\n\t"                                              \
-            "vpslld $14, %[h], %[v]\n\t"                                                        \
-            "vpord %[v], %[h], %[h]\n\t" KQA_Q6K_LO(qoff0)                                      \
-            "vpslld $4, %[h], %[v]\n\t"                                                         \
+/* Q6_K pair t of a 16-block: the low nibbles from chunk L as Q4_K's, the
+ * top bits from H (bits 2t, 16 + 2t) shifted to bits 4 and 20 (HSH) */
+#define KQA_Q6K(LSH, HSH, xoff, A)                                                              \
+    __asm__(LSH "vpandd %[lo4], %[w], %[w]\n\t" HSH                                             \
             "vpternlogd $0xf8, %[hi2], %[v], %[w]\n\t"                                          \
-            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff0)                                      \
-            : KQA_SUMS(a), [w] "=&v"(w), [v] "=&v"(v), [h] "=&v"(h)                             \
-            : [wl] "r"(wl), [wh] "r"(wh), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32) \
-            : "memory");                                                                        \
-    __asm__(KQA_Q6K_LO(qoff1)                                                                   \
-            "vpternlogd $0xf8, %[hi2], %[h], %[w]\n\t"                                          \
-            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff1)                                      \
-            : KQA_SUMS(b), [w] "=&v"(w), [v] "=&v"(v)                                           \
-            : [wl] "r"(wl), [h] "v"(h), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32) \
+            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff)                                       \
+            : KQA_SUMS(A), [w] "=&v"(w), [v] "=&v"(v)                                           \
+            : [L] "v"(L), [H] "v"(H), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32)   \
             : "memory")
+#define KQA_HL(n) "vpslld $" #n ", %[H], %[v]\n\t"
+#define KQA_HR(n) "vpsrld $" #n ", %[H], %[v]\n\t"
+#define KQA_H0 "vmovdqa64 %[H], %[v]\n\t"
 
 VNNI static inline void kqa_q6_k(const uint8_t *wl, const uint8_t *wh, const char *x0, size_t xs, __m512i lo4,
                                  __m512i hi2, __m512i a[8], __m512i b[8])
 {
-    __m512i w, v, h;
-    const __m512i c32 = _mm512_set1_epi16(32);
+    __m512i w, v, L;
+    const __m512i c32 = _mm512_set1_epi16(32), H = _mm512_loadu_si512(wh);
     const char *x3 = x0 + 3 * xs, *x6 = x0 + 6 * xs;
-    KQA_Q6K(0, 0, 16, 0, 4);
-    KQA_Q6K(16, 32, 48, 8, 12);
-    KQA_Q6K(32, 64, 80, 16, 20);
-    KQA_Q6K(48, 96, 112, 24, 28);
+    L = _mm512_loadu_si512(wl);
+    KQA_Q6K(KQA_SH0, KQA_HL(4), 0, a); KQA_Q6K(KQA_SH(4), KQA_HL(2), 4, b);
+    KQA_Q6K(KQA_SH(8), KQA_H0, 8, a); KQA_Q6K(KQA_SH(12), KQA_HR(2), 12, b);
+    L = _mm512_loadu_si512(wl + 64);
+    KQA_Q6K(KQA_SH0, KQA_HR(4), 16, a); KQA_Q6K(KQA_SH(4), KQA_HR(6), 20, b);
+    KQA_Q6K(KQA_SH(8), KQA_HR(8), 24, a); KQA_Q6K(KQA_SH(12), KQA_HR(10), 28, b);
 }
 
 /* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
@@ -364,16 +353,17 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                 KX_PREFETCH(sb, 5);
                 if (ASM) kqa_q4_k(p[0] + KX_Q4K_HDR + 256 * sb, XQ + 2 * (size_t)(k0 + 32 * sb), xs, lo4, a[0], b[0]);
                 else
-#pragma GCC unroll 4
-                for (int t = 0; t < 16; t++) {
-                    __m512i w[8];
+                for (int c = 0; c < 4; c++) {   /* chunk 4 sb + c: inputs 32 sb + 8 c .. + 7 */
+                    __m512i v[8];
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++) {
-                        /* byte b of row i -> dword (b & 15) | (b >> 4) << 16 */
-                        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q4K_HDR + 16 * (16 * sb + t))));
-                        w[q] = _mm512_ternarylogic_epi32(v, _mm512_slli_epi32(v, 12), lo4, 0xA8);   /* (A | B) & C */
+                    for (int q = 0; q < RG; q++) v[q] = _mm512_loadu_si512(p[q] + KX_Q4K_HDR + 64 * (4 * sb + c));
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++) {
+                        __m512i w[8];
+#pragma GCC unroll 8
+                        for (int q = 0; q < RG; q++) w[q] = _mm512_and_si512(t ? _mm512_srli_epi32(v[q], 4 * t) : v[q], lo4);
+                        KQ_DOTS(k0 + 32 * sb + 8 * c + 2 * t);
                     }
-                    KQ_DOTS(k0 + 32 * sb + 2 * t);
                 }
                 __m512 S[8];
 #pragma GCC unroll 8
@@ -396,31 +386,29 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                 if (ASM)
                     kqa_q6_k(p[0] + KX_Q6K_QL + 128 * sb, p[0] + KX_Q6K_QH + 64 * sb, XQ + 2 * (size_t)(k0 + 16 * sb), xs,
                              lo4, hi2, a[0], b[0]);
-                else
-#pragma GCC unroll 2
-                for (int t = 0; t < 4; t++) {   /* quad 4 sb + t: inputs 16 sb + 4 t .. + 3 */
-                    /* hh = h | h << 14: the top bits of inputs 4t + 2, + 3
-                     * (bits 4, 6 of h) sit at bits 4 and 20, the low word's
-                     * and the high word's bit 4; shifted left by 4, those of
-                     * 4t, 4t + 1 (bits 0, 2) do */
-                    __m512i hh[8];
+                else {
+                    /* the block's top bits: pair t's at bits 2t and 16 + 2t,
+                     * shifted to 4 and 20 to join its low nibbles */
+                    __m512i h[8];
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++) {
-                        __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QH + 16 * (4 * sb + t))));
-                        hh[q] = _mm512_or_si512(h, _mm512_slli_epi32(h, 14));
-                    }
-#pragma GCC unroll 2
-                    for (int e = 0; e < 2; e++) {   /* pair 8 sb + 2 t + e */
-                        __m512i w[8];
+                    for (int q = 0; q < RG; q++) h[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb);
+                    for (int c = 0; c < 2; c++) {   /* chunk 2 sb + c: inputs 16 sb + 8 c .. + 7 */
+                        __m512i l[8];
 #pragma GCC unroll 8
-                        for (int q = 0; q < RG; q++) {
-                            __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[q] + KX_Q6K_QL + 16 * (8 * sb + 2 * t + e))));
-                            __m512i wl = _mm512_ternarylogic_epi32(l, _mm512_slli_epi32(l, 12), lo4, 0xA8);   /* (A | B) & C */
-                            __m512i hx = e ? hh[q] : _mm512_slli_epi32(hh[q], 4);
-                            w[q] = _mm512_sub_epi16(_mm512_ternarylogic_epi32(wl, hx, hi2, 0xF8),   /* A | (B & C) */
-                                                    _mm512_set1_epi16(32));
+                        for (int q = 0; q < RG; q++) l[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QL + 64 * (2 * sb + c));
+#pragma GCC unroll 4
+                        for (int t = 0; t < 4; t++) {
+                            const int pt = 4 * c + t;   /* pair of the block */
+                            __m512i w[8];
+#pragma GCC unroll 8
+                            for (int q = 0; q < RG; q++) {
+                                __m512i lo = _mm512_and_si512(t ? _mm512_srli_epi32(l[q], 4 * t) : l[q], lo4);
+                                __m512i hs = pt < 2 ? _mm512_slli_epi32(h[q], 4 - 2 * pt) : pt == 2 ? h[q] : _mm512_srli_epi32(h[q], 2 * pt - 4);
+                                w[q] = _mm512_sub_epi16(_mm512_ternarylogic_epi32(lo, hs, hi2, 0xF8),   /* A | (B & C) */
+                                                        _mm512_set1_epi16(32));
+                            }
+                            KQ_DOTS(k0 + 16 * sb + 2 * pt);
                         }
-                        KQ_DOTS(k0 + 16 * sb + 4 * t + 2 * e);
                     }
                 }
                 __m512 S[8];
