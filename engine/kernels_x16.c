@@ -94,7 +94,7 @@ static inline float kx_weight(int type, const char *u, int e, int i)
     const uint8_t *b = (const uint8_t *)u;
     switch (type) {
     case GGML_TYPE_F16: return kx_h(u + 2 * (16 * e + i));
-    case GGML_TYPE_Q8_0: return kx_h(u + 2 * i) * (float)(int8_t)b[32 + 16 * e + i];
+    case GGML_TYPE_Q8_0: return kx_h(u + 2 * i) * (float)(int8_t)b[KX_Q8_BYTE(e, i)];
     case GGML_TYPE_Q4_K: {
         int s = e / 32, q = kx_nib(b + KX_Q4K_HDR, e, i);
         float d1 = kx_h(u + 2 * i) * (float)b[64 + 16 * s + i], m1 = kx_h(u + 32 + 2 * i) * (float)b[192 + 16 * s + i];
@@ -121,7 +121,7 @@ static void kx_pack_unit(int type, const char *src, size_t row_bytes, int j, uin
         case GGML_TYPE_Q8_0: {
             const block_q8_0 *blk = (const block_q8_0 *)row + j;
             memcpy(u + 2 * i, &blk->d, 2);
-            for (int e = 0; e < QK8_0; e++) u[32 + 16 * e + i] = (uint8_t)blk->qs[e];
+            for (int e = 0; e < QK8_0; e++) u[KX_Q8_BYTE(e, i)] = (uint8_t)blk->qs[e];
             break;
         }
         case GGML_TYPE_Q4_K: {
@@ -265,12 +265,20 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
             __m512 d[8];
 #pragma GCC unroll 8
             for (int q = 0; q < RG; q++) d[q] = kx_cvt_f16(p[q]);
-#pragma GCC unroll 4
-            for (int k = 0; k < 32; k++) {
-                __m512 w[8];
+            for (int c = 0; c < 8; c++) {   /* chunk c: inputs 4c .. 4c + 3 (KX_Q8_BYTE) */
+                __m512i v[8];
 #pragma GCC unroll 8
-                for (int q = 0; q < RG; q++) w[q] = _mm512_mul_ps(d[q], kx_cvt_s8(p[q] + 32 + 16 * k));
-                KX_FMAS(k0 + k);
+                for (int q = 0; q < RG; q++) v[q] = _mm512_loadu_si512(p[q] + 32 + 64 * c);
+#pragma GCC unroll 4
+                for (int e = 0; e < 4; e++) {   /* byte (e & 1) << 1 | e >> 1 of the dwords */
+                    __m512 w[8];
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++) {
+                        __m512i b = e == 3 ? v[q] : _mm512_slli_epi32(v[q], e == 0 ? 24 : e == 1 ? 8 : 16);
+                        w[q] = _mm512_mul_ps(d[q], _mm512_cvtepi32_ps(_mm512_srai_epi32(b, 24)));
+                    }
+                    KX_FMAS(k0 + 4 * c + e);
+                }
             }
         } else if (type == GGML_TYPE_Q4_K) {
             for (int sb = 0; sb < 8; sb++) {
@@ -283,21 +291,21 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                     S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_u8(p[q] + 64 + 16 * sb));
                     M[q] = _mm512_mul_ps(kx_cvt_f16(p[q] + 32), kx_cvt_u8(p[q] + 192 + 16 * sb));
                 }
-#pragma GCC unroll 2
-                for (int t = 0; t < 16; t++) {   /* inputs 32 sb + 2t, + 1 */
+                for (int c = 0; c < 4; c++) {   /* chunk 4 sb + c: inputs 32 sb + 8c .. + 7 */
                     __m512i v[8];
-                    __m512 w[8];
-                    const __m128i sh = _mm_cvtsi32_si128(4 * (t % 4));
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++) {
-                        v[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q4K_HDR + 64 * (4 * sb + t / 4)), sh);
-                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_and_si512(v[q], _mm512_set1_epi32(15))), M[q]);
+                    for (int q = 0; q < RG; q++) v[q] = _mm512_loadu_si512(p[q] + KX_Q4K_HDR + 64 * (4 * sb + c));
+#pragma GCC unroll 8
+                    for (int e = 0; e < 8; e++) {   /* bits 4 (e / 2) + 16 (e & 1) */
+                        const int sh = 4 * (e / 2) + 16 * (e & 1);
+                        __m512 w[8];
+#pragma GCC unroll 8
+                        for (int q = 0; q < RG; q++) {
+                            __m512i b = _mm512_and_si512(sh ? _mm512_srli_epi32(v[q], sh) : v[q], _mm512_set1_epi32(15));
+                            w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(b), M[q]);
+                        }
+                        KX_FMAS(k0 + 32 * sb + 8 * c + e);
                     }
-                    KX_FMAS(k0 + 32 * sb + 2 * t);
-#pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++)
-                        w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v[q], 16), _mm512_set1_epi32(15))), M[q]);
-                    KX_FMAS(k0 + 32 * sb + 2 * t + 1);
                 }
             }
         } else { /* Q6_K: w = (d * sc) * q - (d * sc) * 32, one rounding */
@@ -309,26 +317,28 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                     S[q] = _mm512_mul_ps(kx_cvt_f16(p[q]), kx_cvt_s8(p[q] + 32 + 16 * sb));
                     S32[q] = _mm512_mul_ps(S[q], _mm512_set1_ps(32.0f));
                 }
-#pragma GCC unroll 1
-                for (int t = 0; t < 8; t++) {   /* inputs 16 sb + 2t, + 1 */
-                    __m512i l[8], h[8];
-                    __m512 w[8];
-                    const __m128i shl = _mm_cvtsi32_si128(4 * (t % 4)), shh = _mm_cvtsi32_si128(2 * t);
+                __m512i h[8];
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++) {
-                        l[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q6K_QL + 64 * (2 * sb + t / 4)), shl);
-                        h[q] = _mm512_srl_epi32(_mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb), shh);
-                    }
-#pragma GCC unroll 2
-                    for (int e = 0; e < 2; e++) {
+                for (int q = 0; q < RG; q++) h[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb);
+#pragma GCC unroll 1
+                for (int c = 0; c < 2; c++) {   /* chunk 2 sb + c: inputs 16 sb + 8c .. + 7 */
+                    __m512i l[8];
+#pragma GCC unroll 8
+                    for (int q = 0; q < RG; q++) l[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QL + 64 * (2 * sb + c));
+#pragma GCC unroll 8
+                    for (int e = 0; e < 8; e++) {
+                        /* low bits at 4 (e / 2) + 16 (e & 1), top bits at
+                         * 2 (4c + e / 2) + 16 (e & 1), moved to 4 */
+                        const int sl = 4 * (e / 2) + 16 * (e & 1), th = 2 * (4 * c + e / 2) + 16 * (e & 1);
+                        __m512 w[8];
 #pragma GCC unroll 8
                         for (int q = 0; q < RG; q++) {
-                            __m512i lo = _mm512_and_si512(e ? _mm512_srli_epi32(l[q], 16) : l[q], _mm512_set1_epi32(15));
-                            __m512i hb = _mm512_and_si512(e ? _mm512_srli_epi32(h[q], 12) : _mm512_slli_epi32(h[q], 4),
+                            __m512i lo = _mm512_and_si512(sl ? _mm512_srli_epi32(l[q], sl) : l[q], _mm512_set1_epi32(15));
+                            __m512i hb = _mm512_and_si512(th < 4 ? _mm512_slli_epi32(h[q], 4 - th) : th == 4 ? h[q] : _mm512_srli_epi32(h[q], th - 4),
                                                           _mm512_set1_epi32(0x30));
                             w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_or_si512(lo, hb)), S32[q]);
                         }
-                        KX_FMAS(k0 + 16 * sb + 2 * t + e);
+                        KX_FMAS(k0 + 16 * sb + 8 * c + e);
                     }
                 }
             }

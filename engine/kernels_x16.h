@@ -68,6 +68,14 @@ static inline size_t kx_unit_bytes(int type)
 #define KX_QH_BYTE(e, i) (64 * ((e) / 16) + 4 * (i) + 2 * ((e) & 1) + (e) % 16 / 8)
 #define KX_QH_SHIFT(e) (2 * ((e) % 16 / 2 & 3))
 
+/* Q8_0's codes (after the 32 bytes of scales) go in chunks of 4 inputs,
+ * 64 bytes: row i's dword holds inputs 0, 2, 1, 3 of the chunk as bytes 0
+ * to 3, so its words are (0, 2) and (1, 3) and a tile takes the pair
+ * (0, 1) as words by an arithmetic shift of the chunk left-shifted by 8,
+ * (2, 3) by the shift alone (where a sign extension and a word permute
+ * per pair took two shuffles). */
+#define KX_Q8_BYTE(e, i) (32 + 64 * ((e) / 4) + 4 * (i) + (((e) & 1) << 1 | ((e) >> 1 & 1)))
+
 static inline int kx_nib(const uint8_t *codes, int e, int i)
 {
     return codes[KX_NIB_BYTE(e, i)] >> KX_NIB_SHIFT(e) & 15;

@@ -112,7 +112,7 @@ void kern_q16_quantize_ref(const float *X, int n, int nb, void *XQ)
 static inline int kq_code(int type, const uint8_t *b, int e, int i)
 {
     switch (type) {
-    case GGML_TYPE_Q8_0: return (int8_t)b[32 + 16 * e + i];
+    case GGML_TYPE_Q8_0: return (int8_t)b[KX_Q8_BYTE(e, i)];
     case GGML_TYPE_Q4_K: return kx_nib(b + KX_Q4K_HDR, e, i);
     default: return (kx_nib(b + KX_Q6K_QL, e, i) | kx_qh(b + KX_Q6K_QH, e, i) << 4) - 32;
     }
@@ -325,9 +325,6 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
     const size_t ub = type == GGML_TYPE_Q8_0 ? KX_Q8_BYTES : type == GGML_TYPE_Q4_K ? KX_Q4K_BYTES : KX_Q6K_BYTES;
     const int nu = n / uk, kbase = u0 * uk;
     (void)kbase; (void)nflush;
-    /* word 2i <- word i (input k, row i), word 2i + 1 <- word 16 + i (input k + 1) */
-    const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i lo4 = _mm512_set1_epi32(0x000F000F), hi2 = _mm512_set1_epi32(0x00300030);
     for (int u = u0; u < u1; u++) {
         const uint8_t *p[8];
@@ -336,13 +333,18 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
         for (int q = 0; q < RG; q++) p[q] = (const uint8_t *)P + (size_t)q * gs + (size_t)u * ub;
         if (type == GGML_TYPE_Q8_0) {
             KX_PREFETCH(0, (KX_Q8_BYTES + 63) / 64);
-#pragma GCC unroll 4
-            for (int t = 0; t < 16; t++) {
-                __m512i w[8];
+#pragma GCC unroll 2
+            for (int c = 0; c < 8; c++) {   /* chunk c: inputs 4c .. 4c + 3 (KX_Q8_BYTE) */
+                __m512i v[8], w[8];
 #pragma GCC unroll 8
-                for (int q = 0; q < RG; q++)
-                    w[q] = _mm512_permutexvar_epi16(ilv, _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p[q] + 32 + 32 * t))));
-                KQ_DOTS(k0 + 2 * t);
+                for (int q = 0; q < RG; q++) {
+                    v[q] = _mm512_loadu_si512(p[q] + 32 + 64 * c);
+                    w[q] = _mm512_srai_epi16(_mm512_slli_epi16(v[q], 8), 8);
+                }
+                KQ_DOTS(k0 + 4 * c);
+#pragma GCC unroll 8
+                for (int q = 0; q < RG; q++) w[q] = _mm512_srai_epi16(v[q], 8);
+                KQ_DOTS(k0 + 4 * c + 2);
             }
             __m512 S[8];
 #pragma GCC unroll 8
