@@ -301,7 +301,7 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                         __m512 w[8];
 #pragma GCC unroll 8
                         for (int q = 0; q < RG; q++) {
-                            __m512i b = _mm512_and_si512(sh ? _mm512_srli_epi32(v[q], sh) : v[q], _mm512_set1_epi32(15));
+                            __m512i b = _mm512_and_si512(kx_shift(v[q], sh), _mm512_set1_epi32(15));
                             w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(b), M[q]);
                         }
                         KX_FMAS(k0 + 32 * sb + 8 * c + e);
@@ -320,6 +320,8 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                 __m512i h[8];
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) h[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb);
+                /* rolled: the top bits' shifts then take a count in a register,
+                 * yet unrolled (immediates, twice the code) ran 5-10% slower */
 #pragma GCC unroll 1
                 for (int c = 0; c < 2; c++) {   /* chunk 2 sb + c: inputs 16 sb + 8c .. + 7 */
                     __m512i l[8];
@@ -333,9 +335,8 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
                         __m512 w[8];
 #pragma GCC unroll 8
                         for (int q = 0; q < RG; q++) {
-                            __m512i lo = _mm512_and_si512(sl ? _mm512_srli_epi32(l[q], sl) : l[q], _mm512_set1_epi32(15));
-                            __m512i hb = _mm512_and_si512(th < 4 ? _mm512_slli_epi32(h[q], 4 - th) : th == 4 ? h[q] : _mm512_srli_epi32(h[q], th - 4),
-                                                          _mm512_set1_epi32(0x30));
+                            __m512i lo = _mm512_and_si512(kx_shift(l[q], sl), _mm512_set1_epi32(15));
+                            __m512i hb = _mm512_and_si512(kx_shift(h[q], th - 4), _mm512_set1_epi32(0x30));
                             w[q] = _mm512_fmsub_ps(S[q], _mm512_cvtepi32_ps(_mm512_or_si512(lo, hb)), S32[q]);
                         }
                         KX_FMAS(k0 + 16 * sb + 8 * c + e);

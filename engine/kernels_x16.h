@@ -124,6 +124,13 @@ int kx_has_avx512(void);
         }                                                                                       \
     } while (0)
 
+/* Each dword of v shifted right by s bits (left by -s). The tiles call it
+ * in unrolled loops, where s is a constant: an immediate shift. */
+AVX512 INLINE __m512i kx_shift(__m512i v, int s)
+{
+    return s > 0 ? _mm512_srli_epi32(v, s) : s < 0 ? _mm512_slli_epi32(v, -s) : v;
+}
+
 /* 16 F16 values, 16 unsigned / signed bytes, as floats */
 AVX512 INLINE __m512 kx_cvt_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 AVX512 INLINE __m512 kx_cvt_u8(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }

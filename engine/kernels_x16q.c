@@ -219,18 +219,19 @@ VNNI static void q16_quantize_avx512(const float *X, int n, int nb, void *XQ)
 #define KQA_XIN [x0] "r"(x0), [x3] "r"(x3), [x6] "r"(x6), [xs] "r"(xs)
 
 /* Q4_K: pair t of a chunk L (8 inputs, see KX_NIB_BYTE) is
- * (L >> 4t) & lo4; xoff: the pair's byte offset in the inputs' rows */
-#define KQA_Q4K(SH, xoff, A)                                                                    \
-    __asm__(SH "vpandd %[lo4], %[w], %[w]\n\t" KQA_DP8(xoff)                                    \
+ * (L >> 4t) & lo4 (LO: w = that); xoff: the pair's byte offset in the
+ * inputs' rows */
+#define KQA_Q4K(LO, xoff, A)                                                                    \
+    __asm__(LO KQA_DP8(xoff)                                                                    \
             : KQA_SUMS(A), [w] "=&v"(w)                                                         \
             : [L] "v"(L), KQA_XIN, [lo4] "v"(lo4)                                               \
             : "memory")
-#define KQA_SH0 "vmovdqa64 %[L], %[w]\n\t"
-#define KQA_SH(n) "vpsrld $" #n ", %[L], %[w]\n\t"
+#define KQA_LO0 "vpandd %[lo4], %[L], %[w]\n\t"
+#define KQA_LO(n) "vpsrld $" #n ", %[L], %[w]\n\tvpandd %[lo4], %[w], %[w]\n\t"
 #define KQA_Q4K_CHUNK(c, x)                                                                     \
     L = _mm512_loadu_si512(wq + 64 * (c));                                                      \
-    KQA_Q4K(KQA_SH0, x, a); KQA_Q4K(KQA_SH(4), x + 4, b);                                       \
-    KQA_Q4K(KQA_SH(8), x + 8, a); KQA_Q4K(KQA_SH(12), x + 12, b)
+    KQA_Q4K(KQA_LO0, x, a); KQA_Q4K(KQA_LO(4), x + 4, b);                                       \
+    KQA_Q4K(KQA_LO(8), x + 8, a); KQA_Q4K(KQA_LO(12), x + 12, b)
 
 VNNI static inline void kqa_q4_k(const uint8_t *wq, const char *x0, size_t xs, __m512i lo4, __m512i a[8], __m512i b[8])
 {
@@ -239,18 +240,17 @@ VNNI static inline void kqa_q4_k(const uint8_t *wq, const char *x0, size_t xs, _
     KQA_Q4K_CHUNK(0, 0); KQA_Q4K_CHUNK(1, 16); KQA_Q4K_CHUNK(2, 32); KQA_Q4K_CHUNK(3, 48);
 }
 
-/* Q6_K pair t of a 16-block: the low nibbles from chunk L as Q4_K's, the
- * top bits from H (bits 2t, 16 + 2t) shifted to bits 4 and 20 (HSH) */
-#define KQA_Q6K(LSH, HSH, xoff, A)                                                              \
-    __asm__(LSH "vpandd %[lo4], %[w], %[w]\n\t" HSH                                             \
-            "vpternlogd $0xf8, %[hi2], %[v], %[w]\n\t"                                          \
-            "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff)                                       \
+/* Q6_K pair t of a 16-block: the low nibbles from chunk L as Q4_K's (LO),
+ * joined by the top bits from H (bits 2t, 16 + 2t) moved to bits 4 and 20
+ * (HI: w |= that & hi2), less 32 */
+#define KQA_Q6K(LO, HI, xoff, A)                                                                \
+    __asm__(LO HI "vpsubw %[c32], %[w], %[w]\n\t" KQA_DP8(xoff)                                \
             : KQA_SUMS(A), [w] "=&v"(w), [v] "=&v"(v)                                           \
             : [L] "v"(L), [H] "v"(H), KQA_XIN, [lo4] "v"(lo4), [hi2] "v"(hi2), [c32] "v"(c32)   \
             : "memory")
-#define KQA_HL(n) "vpslld $" #n ", %[H], %[v]\n\t"
-#define KQA_HR(n) "vpsrld $" #n ", %[H], %[v]\n\t"
-#define KQA_H0 "vmovdqa64 %[H], %[v]\n\t"
+#define KQA_HI0 "vpternlogd $0xf8, %[hi2], %[H], %[w]\n\t"   /* w | (H & hi2) */
+#define KQA_HIL(n) "vpslld $" #n ", %[H], %[v]\n\tvpternlogd $0xf8, %[hi2], %[v], %[w]\n\t"
+#define KQA_HIR(n) "vpsrld $" #n ", %[H], %[v]\n\tvpternlogd $0xf8, %[hi2], %[v], %[w]\n\t"
 
 VNNI static inline void kqa_q6_k(const uint8_t *wl, const uint8_t *wh, const char *x0, size_t xs, __m512i lo4,
                                  __m512i hi2, __m512i a[8], __m512i b[8])
@@ -259,11 +259,11 @@ VNNI static inline void kqa_q6_k(const uint8_t *wl, const uint8_t *wh, const cha
     const __m512i c32 = _mm512_set1_epi16(32), H = _mm512_loadu_si512(wh);
     const char *x3 = x0 + 3 * xs, *x6 = x0 + 6 * xs;
     L = _mm512_loadu_si512(wl);
-    KQA_Q6K(KQA_SH0, KQA_HL(4), 0, a); KQA_Q6K(KQA_SH(4), KQA_HL(2), 4, b);
-    KQA_Q6K(KQA_SH(8), KQA_H0, 8, a); KQA_Q6K(KQA_SH(12), KQA_HR(2), 12, b);
+    KQA_Q6K(KQA_LO0, KQA_HIL(4), 0, a); KQA_Q6K(KQA_LO(4), KQA_HIL(2), 4, b);
+    KQA_Q6K(KQA_LO(8), KQA_HI0, 8, a); KQA_Q6K(KQA_LO(12), KQA_HIR(2), 12, b);
     L = _mm512_loadu_si512(wl + 64);
-    KQA_Q6K(KQA_SH0, KQA_HR(4), 16, a); KQA_Q6K(KQA_SH(4), KQA_HR(6), 20, b);
-    KQA_Q6K(KQA_SH(8), KQA_HR(8), 24, a); KQA_Q6K(KQA_SH(12), KQA_HR(10), 28, b);
+    KQA_Q6K(KQA_LO0, KQA_HIR(4), 16, a); KQA_Q6K(KQA_LO(4), KQA_HIR(6), 20, b);
+    KQA_Q6K(KQA_LO(8), KQA_HIR(8), 24, a); KQA_Q6K(KQA_LO(12), KQA_HIR(10), 28, b);
 }
 
 /* Y[j * ldy + 16 * q + i] for the RG groups q from P (gs bytes apart) and
@@ -363,7 +363,7 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                     for (int t = 0; t < 4; t++) {
                         __m512i w[8];
 #pragma GCC unroll 8
-                        for (int q = 0; q < RG; q++) w[q] = _mm512_and_si512(t ? _mm512_srli_epi32(v[q], 4 * t) : v[q], lo4);
+                        for (int q = 0; q < RG; q++) w[q] = _mm512_and_si512(kx_shift(v[q], 4 * t), lo4);
                         KQ_DOTS(k0 + 32 * sb + 8 * c + 2 * t);
                     }
                 }
@@ -404,9 +404,8 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                             __m512i w[8];
 #pragma GCC unroll 8
                             for (int q = 0; q < RG; q++) {
-                                __m512i lo = _mm512_and_si512(t ? _mm512_srli_epi32(l[q], 4 * t) : l[q], lo4);
-                                __m512i hs = pt < 2 ? _mm512_slli_epi32(h[q], 4 - 2 * pt) : pt == 2 ? h[q] : _mm512_srli_epi32(h[q], 2 * pt - 4);
-                                w[q] = _mm512_sub_epi16(_mm512_ternarylogic_epi32(lo, hs, hi2, 0xF8),   /* A | (B & C) */
+                                __m512i lo = _mm512_and_si512(kx_shift(l[q], 4 * t), lo4);
+                                w[q] = _mm512_sub_epi16(_mm512_ternarylogic_epi32(lo, kx_shift(h[q], 2 * pt - 4), hi2, 0xF8),   /* A | (B & C) */
                                                         _mm512_set1_epi16(32));
                             }
                             KQ_DOTS(k0 + 16 * sb + 2 * pt);
