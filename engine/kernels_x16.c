@@ -270,13 +270,12 @@ AVX512 INLINE void kx_tile(int type, int RG, int G, const char *P, size_t gs, in
 #pragma GCC unroll 8
                 for (int q = 0; q < RG; q++) v[q] = _mm512_loadu_si512(p[q] + 32 + 64 * c);
 #pragma GCC unroll 4
-                for (int e = 0; e < 4; e++) {   /* byte (e & 1) << 1 | e >> 1 of the dwords */
+                for (int e = 0; e < 4; e++) {
+                    const int byte = KX_Q8_BYTE(e, 0) - 32;   /* of the dwords: moved to the top, sign-extended */
                     __m512 w[8];
 #pragma GCC unroll 8
-                    for (int q = 0; q < RG; q++) {
-                        __m512i b = e == 3 ? v[q] : _mm512_slli_epi32(v[q], e == 0 ? 24 : e == 1 ? 8 : 16);
-                        w[q] = _mm512_mul_ps(d[q], _mm512_cvtepi32_ps(_mm512_srai_epi32(b, 24)));
-                    }
+                    for (int q = 0; q < RG; q++)
+                        w[q] = _mm512_mul_ps(d[q], _mm512_cvtepi32_ps(_mm512_srai_epi32(kx_shift(v[q], 8 * byte - 24), 24)));
                     KX_FMAS(k0 + 4 * c + e);
                 }
             }

@@ -394,6 +394,7 @@ VNNI INLINE void kq_tile(int type, int RG, int G, const char *P, size_t gs, int 
                     __m512i h[8];
 #pragma GCC unroll 8
                     for (int q = 0; q < RG; q++) h[q] = _mm512_loadu_si512(p[q] + KX_Q6K_QH + 64 * sb);
+#pragma GCC unroll 2
                     for (int c = 0; c < 2; c++) {   /* chunk 2 sb + c: inputs 16 sb + 8 c .. + 7 */
                         __m512i l[8];
 #pragma GCC unroll 8
